@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROMETHEUS_PORT ?= 9090
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
+
+.PHONY: help setup tools demo test lint lock clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP) tools  ## Install the virtual environment, helm, Prometheus and Alertmanager.
+
+$(STAMP): requirements/dev.txt exporter/requirements.txt exporter/pyproject.toml pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "setup: error: '$(PYTHON)' is not Python 3.11 or newer: install it, or run make PYTHON=python3.11" >&2; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "setup: error: cannot create $(VENV): install the venv module (Debian: apt-get install python3-venv)" >&2; exit 2; }
+	@echo "Installing the pinned Python dependencies into $(VENV) ..."
+	@$(PIP) -r requirements/dev.txt || $(PIP_FAILED)
+	@$(PIP) --no-deps --no-build-isolation -e exporter -e . || $(PIP_FAILED)
+	@touch $@
+
+tools:
+	@$(PYTHON) harness/local_stack/toolchain.py install
+
+demo: setup  ## Run the chart's local profile on 127.0.0.1 until Ctrl-C.
+	@$(BIN)/local-stack demo --prometheus-port $(PROMETHEUS_PORT)
+
+test: setup  ## Run the whole test suite; skips print their reasons.
+	@$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: error: no tests were collected" >&2; fi; exit $$rc
+
+lint: setup  ## ruff and mypy only (the test suite runs them too).
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+lock: setup  ## Re-pin requirements after editing a requirements .in file.
+	@$(PIP) pip-tools==7.6.2
+	@$(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links -o exporter/requirements.txt exporter/requirements.in
+	@$(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/dev.txt requirements/dev.in
+
+clean:  ## Remove the virtual environment, tools and caches.
+	rm -rf $(VENV) .tools .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,87 @@
+{{/* vim: set filetype=mustache: */}}
+{{/*
+Chart name, truncated to leave room for the suffixes that objects add.
+*/}}
+{{- define "model-exporter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified name: release-chart, or the release alone when it already contains the chart
+name. Truncated to 40 characters so that "-stable", "-canary" and "-test" suffixes still fit the
+63 characters of a label value or Service name.
+*/}}
+{{- define "model-exporter.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "model-exporter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Labels that never change for the life of a release: what selectors use.
+*/}}
+{{- define "model-exporter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "model-exporter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Labels of every object of the chart.
+*/}}
+{{- define "model-exporter.labels" -}}
+helm.sh/chart: {{ include "model-exporter.chart" . }}
+{{ include "model-exporter.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: model-monitoring
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Labels that a monitoring stack's selectors look for on ServiceMonitors and PrometheusRules
+(kube-prometheus-stack selects `release: <its release name>` by default).
+*/}}
+{{- define "model-exporter.monitorLabels" -}}
+{{- with .Values.monitoring.stackRelease }}
+release: {{ . | quote }}
+{{- end }}
+{{- with .Values.monitoring.extraLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "model-exporter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "model-exporter.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "model-exporter.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+The variants to deploy, as a list of dicts: stable always, canary when enabled.
+*/}}
+{{- define "model-exporter.variants" -}}
+{{- $variants := list (dict "name" "stable" "spec" .Values.stable) -}}
+{{- if .Values.canary.enabled -}}
+{{- $variants = append $variants (dict "name" "canary" "spec" .Values.canary) -}}
+{{- end -}}
+{{- toJson $variants -}}
+{{- end -}}

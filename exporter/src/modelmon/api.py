@@ -1,0 +1,230 @@
+"""HTTP API of the exporter: /predict, /feedback, /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelmon import __version__
+from modelmon.service import InjectedFailure, InvalidInput, ModelService
+
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+FeatureRow = dict[str, FiniteNumber]
+
+
+class PredictRequest(BaseModel):
+    """One row in `features`, or a batch in `instances`; each row maps feature name to value."""
+
+    model_config = ConfigDict(extra="forbid")
+    features: FeatureRow | None = None
+    instances: list[FeatureRow] | None = None
+
+    @model_validator(mode="after")
+    def one_of_features_or_instances(self) -> PredictRequest:
+        if (self.features is None) == (self.instances is None):
+            raise ValueError("give exactly one of 'features' (one row) or 'instances' (a batch)")
+        return self
+
+
+class PredictionOut(BaseModel):
+    prediction_id: str
+    prediction: float
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    variant: str
+    predictions: list[PredictionOut]
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: Annotated[str, Field(min_length=1, max_length=64, strict=True)]
+    actual: FiniteNumber
+
+
+class FeedbackResponse(BaseModel):
+    prediction_id: str
+    prediction: float
+    actual: float
+    absolute_error: float
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: list[ErrorDetail]
+
+
+def error_response(status: int, loc: list[str | int], msg: str, kind: str) -> JSONResponse:
+    return JSONResponse({"detail": [{"loc": loc, "msg": msg, "type": kind}]}, status_code=status)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Request body over the size limit"},
+    422: {"model": ErrorResponse, "description": "Invalid input; `loc` names the field"},
+}
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `limit` bytes before the handler parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int, on_refused: Any) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_refused = on_refused
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) <= self.limit:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more and len(body) <= self.limit:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if len(body) > self.limit:
+            self.on_refused(scope["path"])
+            response = error_response(
+                413, ["body"], f"request body larger than {self.limit} bytes", "body_too_large"
+            )
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
+    settings = service.settings
+    metrics = service.metrics
+    app = FastAPI(
+        title="modelmon exporter",
+        version=__version__,
+        description="Serves a scikit-learn model and exports its quality and serving metrics.",
+    )
+    app.state.draining = False
+
+    def count_bad_input(path: str) -> None:
+        if metrics is None:
+            return
+        if path == "/predict":
+            metrics.errors["bad_input"].inc()
+        elif path == "/feedback":
+            metrics.feedback_rejected["bad_input"].inc()
+
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, on_refused=count_bad_input)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        count_bad_input(request.url.path)
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": details}, status_code=422)
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+    async def predict(body: PredictRequest) -> Any:
+        started = time.perf_counter()
+        rows, field = ([body.features], "features") if body.features is not None else (
+            body.instances or [],
+            "instances",
+        )
+        try:
+            if not rows:
+                raise InvalidInput((field,), "the batch is empty", "empty_batch")
+            if len(rows) > settings.max_batch_rows:
+                raise InvalidInput(
+                    (field,),
+                    f"batch of {len(rows)} rows is over the limit of {settings.max_batch_rows}",
+                    "batch_too_large",
+                )
+            matrix = service.feature_matrix(rows, field)  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            count_bad_input("/predict")
+            return error_response(422, ["body", *exc.location], exc.message, exc.kind)
+        if settings.inject_latency_seconds:
+            await asyncio.sleep(settings.inject_latency_seconds)
+        try:
+            predictions = service.predict(matrix)
+        except InjectedFailure as exc:
+            if metrics is not None:
+                metrics.errors["internal"].inc()
+            return error_response(500, [], str(exc), "internal")
+        if metrics is not None:
+            metrics.latency.observe(time.perf_counter() - started)
+        return {
+            "model_version": service.model.version,
+            "variant": settings.variant,
+            "predictions": [
+                {"prediction_id": p.prediction_id, "prediction": p.value} for p in predictions
+            ],
+        }
+
+    @app.post(
+        "/feedback",
+        response_model=FeedbackResponse,
+        responses={
+            **ERROR_RESPONSES,
+            404: {"model": ErrorResponse, "description": "Unknown or expired prediction id"},
+        },
+    )
+    async def feedback(body: FeedbackRequest) -> Any:
+        result = service.feedback(body.prediction_id, body.actual)
+        if result is None:
+            if metrics is not None:
+                metrics.feedback_rejected["unknown_prediction"].inc()
+            return error_response(
+                404,
+                ["body", "prediction_id"],
+                "unknown or expired prediction id",
+                "unknown_prediction",
+            )
+        return {
+            "prediction_id": body.prediction_id,
+            "prediction": result.prediction,
+            "actual": body.actual,
+            "absolute_error": result.absolute_error,
+        }
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "Shutting down"}})
+    async def readyz() -> Any:
+        if app.state.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        return {"status": "ready", "model_version": service.model.version}
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,54 @@
+"""Predictions awaiting ground truth, bounded in count and age so memory stays flat."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PendingPrediction:
+    value: float
+    created: float
+
+
+class FeedbackStore:
+    """Oldest-first map of prediction id to prediction; the oldest entry goes first when full."""
+
+    def __init__(
+        self, max_entries: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries: OrderedDict[str, PendingPrediction] = OrderedDict()
+        self._max_entries = max_entries
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def put(self, prediction_id: str, value: float) -> None:
+        now = self._clock()
+        with self._lock:
+            self._expire(now)
+            self._entries[prediction_id] = PendingPrediction(value, now)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def pop(self, prediction_id: str) -> PendingPrediction | None:
+        """The prediction, once: a second feedback for the same id finds nothing."""
+        now = self._clock()
+        with self._lock:
+            self._expire(now)
+            return self._entries.pop(prediction_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if now - oldest.created <= self._ttl:
+                return
+            self._entries.popitem(last=False)

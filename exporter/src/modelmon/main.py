@@ -1,0 +1,74 @@
+"""Entry point of the exporter: `modelmon-exporter --help`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from modelmon import artifact
+from modelmon.api import create_app
+from modelmon.config import Settings, parse_settings
+from modelmon.drift import DriftWindow
+from modelmon.feedback_store import FeedbackStore
+from modelmon.metrics import Identity, ServingMetrics, WindowCollector
+from modelmon.quality import QualityWindow
+from modelmon.service import ModelService
+
+log = logging.getLogger("modelmon")
+
+
+def build_service(settings: Settings, model: artifact.ModelArtifact) -> tuple[ModelService, CollectorRegistry]:
+    registry = CollectorRegistry()
+    quality = QualityWindow(settings.quality_window, settings.accuracy_tolerance)
+    drift = DriftWindow(model.reference, settings.drift_window)
+    store = FeedbackStore(settings.feedback_max_entries, settings.feedback_ttl_seconds)
+    metrics: ServingMetrics | None = None
+    if settings.metrics_enabled:
+        identity = Identity(settings.variant, model.version, settings.user_id)
+        metrics = ServingMetrics(registry, identity)
+        metrics.info.info(
+            {"model_name": model.name, "algorithm": model.algorithm, "trained_at": model.trained_at}
+        )
+        registry.register(WindowCollector(identity, quality, drift, store))
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+    return ModelService(settings, model, metrics, quality, drift, store), registry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = parse_settings(argv)
+    try:
+        model = artifact.load(settings.model_path)
+    except artifact.ArtifactError as exc:
+        print(f"modelmon-exporter: error: {exc}", file=sys.stderr)
+        return 1
+    service, registry = build_service(settings, model)
+    app = create_app(service, registry)
+    log.info(
+        "serving %s v%s (%s) as %s for user_id=%s on %s:%d",
+        model.name, model.version, model.algorithm, settings.variant, settings.user_id,
+        settings.host, settings.port,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                       access_log=False, timeout_graceful_shutdown=10)
+    )
+    original_exit = server.handle_exit
+
+    def drain_then_exit(sig: int, frame: object) -> None:
+        app.state.draining = True
+        original_exit(sig, frame)  # type: ignore[arg-type]
+
+    server.handle_exit = drain_then_exit  # type: ignore[method-assign]
+    server.run()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Renders the umbrella chart with the real helm binary.
+
+kube-prometheus-stack is a dependency that must be downloaded from its chart repository, which
+is not reachable everywhere (this project's own CI machine included). Helm refuses to render a
+chart whose declared dependency is missing even when its condition is false, so for profiles that
+disable the stack the umbrella is rendered from a temporary copy whose Chart.yaml leaves that
+entry out. Everything else, templates and subchart included, is the chart as committed.
+Set KUBE_PROMETHEUS_STACK_CHART to a kube-prometheus-stack chart (a folder or a .tgz) to render
+the platform profile as well.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local_stack.manifests import Manifest
+from local_stack.toolchain import REPO_ROOT, require
+
+UMBRELLA = REPO_ROOT / "charts" / "model-monitoring"
+EXPORTER_CHART = REPO_ROOT / "charts" / "model-exporter"
+STACK_DEPENDENCY = "kube-prometheus-stack"
+STACK_CHART_ENV = "KUBE_PROMETHEUS_STACK_CHART"
+
+
+class ChartError(Exception):
+    """helm failed; the message carries helm's own words."""
+
+
+def stack_chart_source() -> Path | None:
+    """The kube-prometheus-stack chart to use, if one is vendored or named by the environment."""
+    named = os.environ.get(STACK_CHART_ENV)
+    if named:
+        path = Path(named)
+        if not path.exists():
+            raise ChartError(f"{STACK_CHART_ENV}={named}: no such file or folder")
+        return path
+    vendored = sorted((UMBRELLA / "charts").glob(f"{STACK_DEPENDENCY}-*.tgz"))
+    return vendored[-1] if vendored else None
+
+
+def prepare_umbrella(workdir: Path, source: Path = UMBRELLA) -> Path:
+    """A renderable copy of the umbrella in `workdir`, links resolved.
+
+    With a kube-prometheus-stack chart available it is placed in the copy's charts/; without
+    one, the copy's Chart.yaml leaves the dependency out (see the module docstring).
+    """
+    target = workdir / source.name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, symlinks=False)
+    stack = stack_chart_source()
+    if stack is not None:
+        _place_stack_chart(stack, target / "charts")
+        return target
+    chart_file = target / "Chart.yaml"
+    metadata = yaml.safe_load(chart_file.read_text())
+    metadata["dependencies"] = [
+        d for d in metadata.get("dependencies", []) if d["name"] != STACK_DEPENDENCY
+    ]
+    chart_file.write_text(yaml.safe_dump(metadata, sort_keys=False))
+    return target
+
+
+def _place_stack_chart(stack: Path, charts_dir: Path) -> None:
+    if stack.is_dir():
+        shutil.copytree(stack, charts_dir / STACK_DEPENDENCY, symlinks=False, dirs_exist_ok=True)
+    elif stack.parent.resolve() != charts_dir.resolve():
+        with tarfile.open(stack) as archive:
+            archive.extractall(charts_dir, filter="data")
+
+
+def helm(*args: str, cwd: Path | None = None) -> str:
+    binary = require("helm")
+    result = subprocess.run(
+        [str(binary), *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+    if result.returncode != 0:
+        message = result.stderr.strip() or result.stdout.strip()
+        raise ChartError(f"helm {args[0]} failed: {message}")
+    return result.stdout
+
+
+def render(
+    chart: Path,
+    *,
+    release: str,
+    namespace: str,
+    values_files: Sequence[Path] = (),
+    set_values: Mapping[str, str] | None = None,
+    kube_version: str | None = None,
+) -> list[Manifest]:
+    """`helm template`, parsed: every rendered object, test hooks included."""
+    args = ["template", release, str(chart), "--namespace", namespace]
+    for values in values_files:
+        args += ["--values", str(values)]
+    for key, value in (set_values or {}).items():
+        args += ["--set", f"{key}={value}"]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    documents: list[Any] = list(yaml.safe_load_all(helm(*args)))
+    return [d for d in documents if isinstance(d, dict) and d.get("kind")]

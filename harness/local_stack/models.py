@@ -1,0 +1,40 @@
+"""The model artifacts that the exporter image carries, built the way its Dockerfile builds them."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from local_stack.toolchain import REPO_ROOT
+
+# The folder the Dockerfile trains the models into; Deployments name artifacts under it.
+IMAGE_MODEL_DIR = "/opt/modelmon/models"
+MODEL_SOURCES = ("dataset.py", "artifact.py", "train.py")
+CACHE_DIR = REPO_ROOT / ".cache" / "models"
+
+
+class ModelBuildError(Exception):
+    """Training the shipped models failed."""
+
+
+def _source_digest(package_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in MODEL_SOURCES:
+        digest.update((package_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def ensure_models(trainer: Path, package_dir: Path, cache_dir: Path = CACHE_DIR) -> Path:
+    """Folder holding the trained artifacts; trains once per version of the training code."""
+    target = cache_dir / _source_digest(package_dir)
+    if (target / ".complete").is_file():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [str(trainer), "--out", str(target)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ModelBuildError(f"training the demo models failed: {result.stderr.strip()}")
+    (target / ".complete").write_text(result.stdout)
+    return target

@@ -1,0 +1,189 @@
+"""Runs rendered Deployments as local processes, one per replica ("pod").
+
+A pod keeps the container's command, args and env. Three things differ from a cluster, each
+because the processes share one network and one filesystem:
+
+- ports: every containerPort gets a free port on 127.0.0.1, passed through the `--port` flag or
+  an env variable ending in PORT whose value is that containerPort;
+- the listen address: `pod_env` (the exporter's MODELMON_HOST) binds the process to loopback;
+- image paths: a path under a key of `path_map` (a folder inside the image) is rewritten to the
+  local folder that holds the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from local_stack.manifests import Container, ManifestError, Probe, Workload
+from local_stack.processes import ManagedProcess, Supervisor, wait_until
+
+LOOPBACK = "127.0.0.1"
+_VARIABLE_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalPod:
+    name: str
+    namespace: str
+    workload: str
+    labels: Mapping[str, str]
+    container: Container
+    host_ports: dict[int, int]
+    process: ManagedProcess | None = field(default=None, repr=False)
+
+    def port(self, reference: str | int) -> int:
+        """Host port for a container port given by name or number."""
+        number = self.container.ports.get(str(reference)) if isinstance(reference, str) else None
+        container_port = number if number is not None else int(reference)
+        if container_port not in self.host_ports:
+            raise ManifestError(f"pod {self.name} has no container port {reference}")
+        return self.host_ports[container_port]
+
+    def url(self, reference: str | int, path: str = "") -> str:
+        return f"http://{LOOPBACK}:{self.port(reference)}{path}"
+
+
+def expand_references(text: str, variables: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in command and args; unknown references stay as written."""
+    return _VARIABLE_REFERENCE.sub(lambda m: variables.get(m[1], m[0]), text)
+
+
+def _remap_args(args: Sequence[str], port_map: Mapping[int, int]) -> tuple[list[str], set[int]]:
+    remapped: list[str] = []
+    used: set[int] = set()
+    pending_flag = False
+    for arg in args:
+        if pending_flag and arg.isdigit() and int(arg) in port_map:
+            remapped.append(str(port_map[int(arg)]))
+            used.add(int(arg))
+            pending_flag = False
+            continue
+        pending_flag = arg == "--port"
+        flag, sep, value = arg.partition("=")
+        if flag == "--port" and sep and value.isdigit() and int(value) in port_map:
+            remapped.append(f"--port={port_map[int(value)]}")
+            used.add(int(value))
+        else:
+            remapped.append(arg)
+    return remapped, used
+
+
+def _map_path(value: str, path_map: Mapping[str, Path]) -> str:
+    for image_prefix, local in path_map.items():
+        if value == image_prefix or value.startswith(image_prefix.rstrip("/") + "/"):
+            return str(local) + value[len(image_prefix.rstrip("/")) :]
+        flag, sep, rest = value.partition("=")
+        if sep and (rest == image_prefix or rest.startswith(image_prefix.rstrip("/") + "/")):
+            return f"{flag}={_map_path(rest, path_map)}"
+    return value
+
+
+@dataclass(frozen=True)
+class PodRuntime:
+    """How pods become processes on this machine."""
+
+    bin_dirs: Sequence[Path]
+    path_map: Mapping[str, Path]
+    pod_env: Mapping[str, str]
+
+    def plan(self, workload: Workload) -> list[LocalPod]:
+        pods = []
+        for index in range(workload.replicas):
+            for container in workload.containers:
+                host_ports = {port: free_port() for port in container.ports.values()}
+                pods.append(
+                    LocalPod(
+                        name=f"{workload.name}-{index}",
+                        namespace=workload.namespace,
+                        workload=workload.name,
+                        labels=workload.pod_labels,
+                        container=container,
+                        host_ports=host_ports,
+                    )
+                )
+        return pods
+
+    def argv_and_env(self, pod: LocalPod) -> tuple[list[str], dict[str, str]]:
+        declared = dict(pod.container.env)
+        env_used: set[int] = set()
+        for name, value in declared.items():
+            if name.endswith("PORT") and value.isdigit() and int(value) in pod.host_ports:
+                declared[name] = str(pod.host_ports[int(value)])
+                env_used.add(int(value))
+        command = [expand_references(c, declared) for c in pod.container.command]
+        args = [expand_references(a, declared) for a in pod.container.args]
+        args, args_used = _remap_args(args, pod.host_ports)
+        unmapped = set(pod.host_ports) - args_used - env_used
+        if unmapped:
+            raise ManifestError(
+                f"pod {pod.name}: container port {sorted(unmapped)[0]} is not passed as --port "
+                "or a *PORT env variable, so it cannot be moved to a free local port"
+            )
+        argv = [_map_path(part, self.path_map) for part in command + args]
+        argv[0] = self._resolve(argv[0])
+        search_path = os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")])
+        env = {
+            "PATH": search_path,
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **self.pod_env,
+            **{name: _map_path(value, self.path_map) for name, value in declared.items()},
+        }
+        return argv, env
+
+    def _resolve(self, executable: str) -> str:
+        if "/" in executable:
+            return executable
+        for directory in self.bin_dirs:
+            candidate = directory / executable
+            if candidate.is_file():
+                return str(candidate)
+        raise ManifestError(
+            f"command {executable!r} not found in {', '.join(map(str, self.bin_dirs))}: "
+            "is the exporter package installed in the virtual environment (`make setup`)?"
+        )
+
+    def start(self, pod: LocalPod, supervisor: Supervisor) -> None:
+        argv, env = self.argv_and_env(pod)
+        pod.process = supervisor.start(pod.name, argv, env)
+
+
+def probe_ok(pod: LocalPod, probe: Probe) -> bool:
+    try:
+        response = requests.get(pod.url(probe.port, probe.path), timeout=1)
+    except requests.RequestException:
+        return False
+    return 200 <= response.status_code < 400
+
+
+def wait_ready(pods: Sequence[LocalPod], timeout: float) -> None:
+    """Waits for every pod's readiness probe; fails fast when a process exits."""
+
+    def all_ready() -> bool:
+        for pod in pods:
+            if pod.process is not None and not pod.process.alive():
+                last_line = (pod.process.log_tail(1) or "no output").strip()
+                raise ManifestError(
+                    f"pod {pod.name} exited with code {pod.process.popen.returncode} "
+                    f"({last_line}); full log: {pod.process.log_path}"
+                )
+        return all(
+            probe_ok(pod, pod.container.readiness)
+            for pod in pods
+            if pod.container.readiness is not None
+        )
+
+    wait_until(all_ready, timeout, describe="pods ready")
