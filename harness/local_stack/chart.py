@@ -83,7 +83,12 @@ def helm(*args: str, cwd: Path | None = None) -> str:
         [str(binary), *args], capture_output=True, text=True, cwd=cwd, check=False
     )
     if result.returncode != 0:
-        message = result.stderr.strip() or result.stdout.strip()
+        findings = [
+            line.strip()
+            for line in result.stdout.splitlines()
+            if line.lstrip().startswith(("[ERROR]", "[WARNING]"))
+        ]
+        message = "; ".join([*findings, result.stderr.strip()])
         raise ChartError(f"helm {args[0]} failed: {message}")
     return result.stdout
 

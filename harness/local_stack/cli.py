@@ -68,13 +68,23 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     demo.add_argument(
         "--values", type=Path, action="append", help=f"values file (default: {DEFAULT_VALUES})"
     )
-    demo.add_argument("--set", dest="set_values", action="append", default=[],
-                      metavar="KEY=VALUE", help="override one value, as helm --set")
+    demo.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one value, as helm --set",
+    )
     demo.add_argument("--prometheus-port", type=int, default=9090)
     demo.add_argument("--release", default="demo")
     demo.add_argument("--namespace", default="kubeflow-user01")
-    demo.add_argument("--workdir", type=Path, default=DEMO_WORKDIR,
-                      help="where logs, rendered files and Prometheus data go")
+    demo.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEMO_WORKDIR,
+        help="where logs, rendered files and Prometheus data go",
+    )
     return parser.parse_args(argv)
 
 
@@ -82,7 +92,9 @@ def _print_urls(stack: LocalStack) -> None:
     print(f"Prometheus     {stack.prometheus.url}/targets", flush=True)
     for pod in stack.pods:
         if "http" in pod.container.ports:
-            print(f"{pod.name:<38} {pod.url('http', '/metrics')}  (API: {pod.url('http', '/docs')})")
+            print(
+                f"{pod.name:<38} {pod.url('http', '/metrics')}  (API: {pod.url('http', '/docs')})"
+            )
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,7 @@ class PodRuntime:
         search_path = os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")])
         env = {
             "PATH": search_path,
-            "HOME": os.environ.get("HOME", "/tmp"),
+            "HOME": os.environ.get("HOME", tempfile.gettempdir()),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             **self.pod_env,
             **{name: _map_path(value, self.path_map) for name, value in declared.items()},

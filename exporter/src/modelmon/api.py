@@ -152,9 +152,13 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
     @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict(body: PredictRequest) -> Any:
         started = time.perf_counter()
-        rows, field = ([body.features], "features") if body.features is not None else (
-            body.instances or [],
-            "instances",
+        rows, field = (
+            ([body.features], "features")
+            if body.features is not None
+            else (
+                body.instances or [],
+                "instances",
+            )
         )
         try:
             if not rows:
@@ -165,7 +169,7 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
                     f"batch of {len(rows)} rows is over the limit of {settings.max_batch_rows}",
                     "batch_too_large",
                 )
-            matrix = service.feature_matrix(rows, field)  # type: ignore[arg-type]
+            matrix = service.feature_matrix(rows, field)
         except InvalidInput as exc:
             count_bad_input("/predict")
             return error_response(422, ["body", *exc.location], exc.message, exc.kind)

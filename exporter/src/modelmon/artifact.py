@@ -122,4 +122,4 @@ def load(path: Path) -> ModelArtifact:
 
 
 def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.UTC).date().isoformat()

@@ -100,33 +100,74 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             flag, default=environ.get(env_name, default), help=f"{help_text} [{env_name}]", **kwargs
         )
 
-    option("--host", "address to listen on", "0.0.0.0")
+    option("--host", "address to listen on", "0.0.0.0")  # noqa: S104 - the pod IP
     option("--port", "port to listen on", "8080", type=_port)
-    option("--variant", "which side of the canary split this process is", "stable",
-           choices=VARIANTS)
-    option("--model-path", "model artifact (joblib) to serve", "/opt/modelmon/models/model-v1.joblib",
-           type=Path)
+    option(
+        "--variant", "which side of the canary split this process is", "stable", choices=VARIANTS
+    )
+    option(
+        "--model-path",
+        "model artifact (joblib) to serve",
+        "/opt/modelmon/models/model-v1.joblib",
+        type=Path,
+    )
     option("--user-id", "static user_id label of every metric (one per release)", "default")
-    option("--quality-window", "feedback pairs behind the MAE/R²/accuracy gauges", "500",
-           type=_positive_int)
-    option("--accuracy-tolerance", "a prediction is accurate within this distance of the truth",
-           "0.5", type=_non_negative_float)
+    option(
+        "--quality-window",
+        "feedback pairs behind the MAE/R²/accuracy gauges",
+        "500",
+        type=_positive_int,
+    )
+    option(
+        "--accuracy-tolerance",
+        "a prediction is accurate within this distance of the truth",
+        "0.5",
+        type=_non_negative_float,
+    )
     option("--drift-window", "input rows behind the drift scores", "1000", type=_positive_int)
-    option("--feedback-max-entries", "predictions kept for feedback, at most", "100000",
-           type=_positive_int)
-    option("--feedback-ttl-seconds", "how long a prediction waits for feedback", "3600",
-           type=_non_negative_float)
+    option(
+        "--feedback-max-entries",
+        "predictions kept for feedback, at most",
+        "100000",
+        type=_positive_int,
+    )
+    option(
+        "--feedback-ttl-seconds",
+        "how long a prediction waits for feedback",
+        "3600",
+        type=_non_negative_float,
+    )
     option("--max-batch-rows", "rows allowed in one /predict request", "1000", type=_positive_int)
-    option("--max-body-bytes", "request bodies larger than this are refused", "1048576",
-           type=_positive_int)
-    option("--metrics-enabled", "record metrics (off only to measure their cost)", "true",
-           type=_boolean)
-    option("--inject-latency-seconds", "TESTS ONLY: extra delay added to every prediction", "0",
-           type=_non_negative_float)
-    option("--inject-error-ratio", "TESTS ONLY: share of predictions that fail as internal errors",
-           "0", type=_ratio)
-    option("--inject-prediction-bias", "TESTS ONLY: constant added to every prediction", "0",
-           type=_finite_float)
+    option(
+        "--max-body-bytes",
+        "request bodies larger than this are refused",
+        "1048576",
+        type=_positive_int,
+    )
+    option(
+        "--metrics-enabled",
+        "record metrics (off only to measure their cost)",
+        "true",
+        type=_boolean,
+    )
+    option(
+        "--inject-latency-seconds",
+        "TESTS ONLY: extra delay added to every prediction",
+        "0",
+        type=_non_negative_float,
+    )
+    option(
+        "--inject-error-ratio",
+        "TESTS ONLY: share of predictions that fail as internal errors",
+        "0",
+        type=_ratio,
+    )
+    option(
+        "--inject-prediction-bias",
+        "TESTS ONLY: constant added to every prediction",
+        "0",
+        type=_finite_float,
+    )
     return parser
 
 

@@ -21,7 +21,9 @@ from modelmon.service import ModelService
 log = logging.getLogger("modelmon")
 
 
-def build_service(settings: Settings, model: artifact.ModelArtifact) -> tuple[ModelService, CollectorRegistry]:
+def build_service(
+    settings: Settings, model: artifact.ModelArtifact
+) -> tuple[ModelService, CollectorRegistry]:
     registry = CollectorRegistry()
     quality = QualityWindow(settings.quality_window, settings.accuracy_tolerance)
     drift = DriftWindow(model.reference, settings.drift_window)
@@ -52,12 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(service, registry)
     log.info(
         "serving %s v%s (%s) as %s for user_id=%s on %s:%d",
-        model.name, model.version, model.algorithm, settings.variant, settings.user_id,
-        settings.host, settings.port,
+        model.name,
+        model.version,
+        model.algorithm,
+        settings.variant,
+        settings.user_id,
+        settings.host,
+        settings.port,
     )
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                       access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
     )
     original_exit = server.handle_exit
 

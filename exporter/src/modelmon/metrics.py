@@ -61,7 +61,7 @@ class WindowCollector(Collector):
             ("model_r2_score", "Coefficient of determination (R²) over the quality window.", r2),
             (
                 "model_accuracy_score",
-                "Share (0..1) of predictions within the accuracy tolerance, over the quality window.",
+                "Share (0..1) of predictions within the accuracy tolerance, over the window.",
                 accuracy,
             ),
             (

@@ -51,7 +51,9 @@ class HoldoutScore:
     r2: float
 
 
-def train(recipe: ModelRecipe, seed: int = DEFAULT_SEED) -> tuple[artifacts.ModelArtifact, HoldoutScore]:
+def train(
+    recipe: ModelRecipe, seed: int = DEFAULT_SEED
+) -> tuple[artifacts.ModelArtifact, HoldoutScore]:
     data = make_dataset(TRAIN_ROWS + HOLDOUT_ROWS, seed)
     train_x, holdout_x = data.features[:TRAIN_ROWS], data.features[TRAIN_ROWS:]
     train_y, holdout_y = data.target[:TRAIN_ROWS], data.target[TRAIN_ROWS:]
@@ -59,7 +61,8 @@ def train(recipe: ModelRecipe, seed: int = DEFAULT_SEED) -> tuple[artifacts.Mode
     estimator.fit(train_x, train_y)  # type: ignore[attr-defined]
     predicted = np.asarray(estimator.predict(holdout_x))
     score = HoldoutScore(
-        mae=float(mean_absolute_error(holdout_y, predicted)), r2=float(r2_score(holdout_y, predicted))
+        mae=float(mean_absolute_error(holdout_y, predicted)),
+        r2=float(r2_score(holdout_y, predicted)),
     )
     model = artifacts.ModelArtifact(
         estimator=estimator,

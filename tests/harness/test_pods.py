@@ -1,0 +1,62 @@
+"""How a rendered container becomes a local process."""
+
+from pathlib import Path
+
+import pytest
+from local_stack.manifests import Container, ManifestError, Workload
+from local_stack.pods import PodRuntime, expand_references
+
+
+def workload(args, env=(), ports=None, replicas=1):
+    container = Container(
+        name="app",
+        command=("python3",),
+        args=tuple(args),
+        env=tuple(env),
+        ports=ports if ports is not None else {"http": 8080},
+        readiness=None,
+    )
+    return Workload("web", "ns", replicas, {"app": "web"}, (container,))
+
+
+RUNTIME = PodRuntime(
+    bin_dirs=[Path("/usr/bin")], path_map={"/opt/image/models": Path("/local/models")}, pod_env={}
+)
+
+
+def test_each_replica_gets_its_own_free_port_passed_through_the_port_flag():
+    pods = RUNTIME.plan(workload(["--port=8080", "--verbose"], replicas=2))
+    assert [p.name for p in pods] == ["web-0", "web-1"]
+    ports = [p.port("http") for p in pods]
+    assert len(set(ports)) == 2
+    argv, _ = RUNTIME.argv_and_env(pods[1])
+    assert argv[1:] == [f"--port={ports[1]}", "--verbose"]
+
+
+def test_a_port_given_in_two_words_or_in_a_port_env_variable_is_remapped():
+    [pod] = RUNTIME.plan(workload(["--port", "8080"]))
+    argv, _ = RUNTIME.argv_and_env(pod)
+    assert argv[1:] == ["--port", str(pod.port(8080))]
+    [pod] = RUNTIME.plan(workload([], env=[("APP_PORT", "8080")]))
+    _, env = RUNTIME.argv_and_env(pod)
+    assert env["APP_PORT"] == str(pod.port("http"))
+
+
+def test_a_port_the_process_is_not_told_about_is_an_error():
+    [pod] = RUNTIME.plan(workload(["--listen=:8080"]))
+    with pytest.raises(ManifestError, match="container port 8080 is not passed"):
+        RUNTIME.argv_and_env(pod)
+
+
+def test_image_paths_are_rewritten_to_the_local_folder():
+    [pod] = RUNTIME.plan(
+        workload(["--port=8080", "--model-path=/opt/image/models/m.joblib", "/opt/image/other"])
+    )
+    argv, _ = RUNTIME.argv_and_env(pod)
+    assert "--model-path=/local/models/m.joblib" in argv
+    assert "/opt/image/other" in argv
+
+
+def test_variable_references_expand_like_kubernetes():
+    assert expand_references("--user=$(USER_ID)", {"USER_ID": "u7"}) == "--user=u7"
+    assert expand_references("$(MISSING)", {}) == "$(MISSING)"
