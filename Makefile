@@ -8,7 +8,7 @@ PROMETHEUS_PORT ?= 9090
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools demo test lint lock clean
+.PHONY: help setup tools demo test bench lint lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,11 @@ demo: setup  ## Run the chart's local profile on 127.0.0.1 until Ctrl-C.
 test: setup  ## Run the whole test suite; skips print their reasons.
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: error: no tests were collected" >&2; fi; exit $$rc
+
+bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/results-*.md.
+	@$(PYTHON) harness/local_stack/toolchain.py install-bench
+	@$(PIP) -r bench/requirements.txt || $(PIP_FAILED)
+	@$(BIN)/python bench/bench_exporter.py
 
 lint: setup  ## ruff and mypy only (the test suite runs them too).
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

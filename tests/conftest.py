@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import modelmon
 import pytest
+import requests
+
+import modelmon
 from local_stack.models import ensure_models
+from local_stack.pods import free_port
+from local_stack.processes import ManagedProcess, Supervisor, wait_until
 from local_stack.toolchain import REPO_ROOT
 
 BIN_DIR = Path(sys.executable).parent
@@ -22,3 +28,61 @@ def repo_root() -> Path:
 def model_dir() -> Path:
     """The shipped model artifacts, trained as the image build trains them (cached)."""
     return ensure_models(BIN_DIR / "modelmon-train", Path(modelmon.__file__).parent)
+
+
+@dataclass
+class RunningExporter:
+    url: str
+    process: ManagedProcess
+
+
+def _exporter_starter(supervisor: Supervisor, model_dir: Path) -> Callable[..., RunningExporter]:
+    def start(*args: str, model: str = "model-v2.joblib") -> RunningExporter:
+        port = free_port()
+        process = supervisor.start(
+            f"exporter-{port}",
+            [
+                str(BIN_DIR / "modelmon-exporter"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--model-path",
+                str(model_dir / model),
+                *args,
+            ],
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if not process.alive():
+                raise AssertionError(f"exporter exited:\n{process.log_tail()}")
+            try:
+                return requests.get(f"{url}/readyz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, 30, describe="exporter ready")
+        return RunningExporter(url, process)
+
+    return start
+
+
+@pytest.fixture
+def start_exporter(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[Callable[..., RunningExporter]]:
+    """Starts real `modelmon-exporter` processes on free loopback ports; stops them after."""
+    supervisor = Supervisor(tmp_path_factory.mktemp("exporter-logs"))
+    yield _exporter_starter(supervisor, model_dir)
+    supervisor.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_exporter_module(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path
+) -> Iterator[Callable[..., RunningExporter]]:
+    """As start_exporter, for processes that a whole test module shares."""
+    supervisor = Supervisor(tmp_path_factory.mktemp("exporter-logs"))
+    yield _exporter_starter(supervisor, model_dir)
+    supervisor.stop_all()

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+
 from local_stack.pods import free_port
 
 BIN_DIR = Path(sys.executable).parent

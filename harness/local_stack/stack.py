@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import modelmon
-
 from local_stack import chart, manifests, prometheus
 from local_stack.models import IMAGE_MODEL_DIR, ensure_models
 from local_stack.pods import LocalPod, PodRuntime, free_port, wait_ready

@@ -39,6 +39,7 @@ PROMETHEUS_TOOLS = {
     "alertmanager": "prometheus-alertmanager",
 }
 ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
+BENCH_TOOLS = {"wrk": "wrk"}
 
 
 class ToolchainError(Exception):
@@ -76,7 +77,7 @@ def find_helm() -> Path | None:
 
 
 def find_tool(name: str) -> Path | None:
-    """prometheus, promtool or alertmanager from PATH (Debian installs to /usr/bin)."""
+    """A tool from PATH or /usr/bin, where Debian installs it."""
     names = ALERTMANAGER_NAMES if name == "alertmanager" else (name,)
     for candidate in names:
         found = _on_path(candidate) or (
@@ -158,15 +159,12 @@ def install_helm() -> Path:
     return found
 
 
-def _missing_prometheus_tools() -> list[str]:
-    return [name for name in PROMETHEUS_TOOLS if find_tool(name) is None]
-
-
-def install_prometheus_tools() -> None:
-    missing = _missing_prometheus_tools()
+def install_debian_tools(tools: dict[str, str], what: str) -> None:
+    """Installs the Debian packages (values) that provide the missing tools (keys)."""
+    missing = [name for name in tools if find_tool(name) is None]
     if not missing:
         return
-    packages = sorted({PROMETHEUS_TOOLS[name] for name in missing})
+    packages = sorted({tools[name] for name in missing})
     command = "apt-get install --no-install-recommends " + " ".join(packages)
     if os.geteuid() != 0:
         raise ToolchainError(
@@ -174,14 +172,18 @@ def install_prometheus_tools() -> None:
         )
     if shutil.which("apt-get") is None:
         raise ToolchainError(
-            f"{', '.join(missing)} not found and this machine has no apt-get: install "
-            f"Prometheus ≥ 2.42 and Alertmanager ≥ 0.25 so that {', '.join(missing)} are on PATH"
+            f"{', '.join(missing)} not found and this machine has no apt-get: install {what} "
+            f"so that {', '.join(missing)} are on PATH"
         )
     print(f"installing {' '.join(packages)} with apt-get (services are not started)", flush=True)
     _apt_install(packages)
-    still_missing = _missing_prometheus_tools()
+    still_missing = [name for name in tools if find_tool(name) is None]
     if still_missing:
         raise ToolchainError(f"apt-get finished but {', '.join(still_missing)} is still missing")
+
+
+def install_prometheus_tools() -> None:
+    install_debian_tools(PROMETHEUS_TOOLS, "Prometheus ≥ 2.42 and Alertmanager ≥ 0.25")
 
 
 def _apt_install(packages: Sequence[str]) -> None:
@@ -227,12 +229,14 @@ def describe() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("install", "show"))
+    parser.add_argument("action", choices=("install", "install-bench", "show"))
     args = parser.parse_args(argv)
     try:
         if args.action == "install":
             install_helm()
             install_prometheus_tools()
+        elif args.action == "install-bench":
+            install_debian_tools(BENCH_TOOLS, "wrk")
     except ToolchainError as exc:
         print(f"setup: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """helm lint --strict on both charts, with the real helm binary."""
 
 import pytest
+
 from local_stack import chart
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from local_stack.processes import wait_until
 from local_stack.stack import LocalStack, StackOptions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import requests
+
 from local_stack.processes import wait_until
 from local_stack.stack import LocalStack
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from local_stack.manifests import Container, ManifestError, Workload
 from local_stack.pods import PodRuntime, expand_references
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from local_stack import toolchain
 from local_stack.pods import free_port
 

@@ -6,11 +6,12 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+
 from modelmon import artifact
 from modelmon.api import create_app
 from modelmon.config import parse_settings
 from modelmon.main import build_service
-from prometheus_client.parser import text_string_to_metric_families
+from support import only_value, parse_samples
 
 ROW = {f"x{i}": 0.5 for i in range(1, 11)}
 
@@ -37,19 +38,8 @@ def client(model_dir):
         yield test_client
 
 
-def samples(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = client.get("/metrics").text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 def value(client: TestClient, name: str, **labels: str) -> float:
-    found = [v for (n, ls), v in samples(client).items() if n == name and set(labels.items()) <= ls]
-    assert len(found) == 1, f"{name}{labels}: {len(found)} series"
-    return found[0]
+    return only_value(parse_samples(client.get("/metrics").text), name, **labels)
 
 
 def test_predict_one_row_answers_version_variant_and_an_id(client):

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from modelmon.config import parse_settings
 
 

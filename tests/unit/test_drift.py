@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from modelmon.artifact import reference_from_training
 from modelmon.drift import DriftWindow, population_stability_index
 

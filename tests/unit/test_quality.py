@@ -2,8 +2,9 @@ import math
 
 import numpy as np
 import pytest
-from modelmon.quality import QualityWindow
 from sklearn.metrics import mean_absolute_error, r2_score
+
+from modelmon.quality import QualityWindow
 
 
 def test_scores_equal_sklearn_on_the_same_pairs():
