@@ -170,8 +170,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=15, help="wrk duration per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per round")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rss-seconds", type=int, default=300)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-exporter.md")

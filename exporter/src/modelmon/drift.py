@@ -8,11 +8,12 @@ feature PSI: one shifted feature is enough to call the input drifted.
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 from modelmon.artifact import FeatureReference
 
@@ -30,15 +31,16 @@ def population_stability_index(expected: Sequence[float], actual: Sequence[float
 
 
 class DriftWindow:
-    """Per-bin counts of the last `size` input rows, kept up to date as rows come and go."""
+    """The last `size` input rows; binned against the reference only when scores are read.
+
+    Appending is all a request pays for; the binning runs, vectorised, at scrape time.
+    """
 
     def __init__(self, reference: Mapping[str, FeatureReference], size: int) -> None:
         self._features = tuple(reference)
-        self._edges = [reference[f].edges for f in self._features]
+        self._edges = [np.asarray(reference[f].edges) for f in self._features]
         self._expected = [reference[f].expected_share for f in self._features]
-        self._counts = [[0] * len(expected) for expected in self._expected]
-        self._rows: deque[tuple[int, ...]] = deque()
-        self._size = size
+        self._rows: deque[tuple[float, ...]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     @property
@@ -46,16 +48,13 @@ class DriftWindow:
         return self._features
 
     def add(self, row: Sequence[float]) -> None:
-        bins = tuple(
-            bisect.bisect_right(edges, value) for edges, value in zip(self._edges, row, strict=True)
-        )
         with self._lock:
-            if len(self._rows) == self._size:
-                for counts, old in zip(self._counts, self._rows.popleft(), strict=True):
-                    counts[old] -= 1
-            self._rows.append(bins)
-            for counts, new in zip(self._counts, bins, strict=True):
-                counts[new] += 1
+            self._rows.append(tuple(row))
+
+    def extend(self, rows: Iterable[Sequence[float]]) -> None:
+        new_rows = [tuple(row) for row in rows]
+        with self._lock:
+            self._rows.extend(new_rows)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -63,13 +62,15 @@ class DriftWindow:
     def scores(self) -> dict[str, float]:
         """PSI per feature; empty while the window holds no rows."""
         with self._lock:
-            n = len(self._rows)
-            counts = [list(c) for c in self._counts]
-        if n == 0:
+            snapshot = list(self._rows)
+        rows = np.array(snapshot, dtype=np.float64)
+        if len(rows) == 0:
             return {}
-        return {
-            feature: population_stability_index(expected, [c / n for c in feature_counts])
-            for feature, expected, feature_counts in zip(
-                self._features, self._expected, counts, strict=True
-            )
-        }
+        scores = {}
+        for column, (feature, edges, expected) in enumerate(
+            zip(self._features, self._edges, self._expected, strict=True)
+        ):
+            bins = np.searchsorted(edges, rows[:, column], side="right")
+            counts = np.bincount(bins, minlength=len(expected))
+            scores[feature] = population_stability_index(expected, (counts / len(rows)).tolist())
+        return scores

@@ -86,8 +86,7 @@ class ModelService:
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
         if self.metrics is not None:
-            for row in matrix:
-                self.drift.add(row.tolist())
+            self.drift.extend(matrix.tolist())
             self.metrics.predictions.inc(len(predictions))
         return predictions
 
