@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PROMETHEUS_PORT ?= 9090
+COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
@@ -13,7 +16,7 @@ PIP_FAILED := { echo "setup: error: pip could not install the Python dependencie
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP) tools  ## Install the virtual environment, helm, Prometheus and Alertmanager.
+setup: $(STAMP) $(CHECKOV_STAMP) tools  ## Install the virtual environment, helm, Prometheus and Alertmanager.
 
 $(STAMP): requirements/dev.txt exporter/requirements.txt exporter/pyproject.toml pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "setup: error: '$(PYTHON)' is not Python 3.11 or newer: install it, or run make PYTHON=python3.11" >&2; exit 2; }
@@ -21,6 +24,12 @@ $(STAMP): requirements/dev.txt exporter/requirements.txt exporter/pyproject.toml
 	@echo "Installing the pinned Python dependencies into $(VENV) ..."
 	@$(PIP) -r requirements/dev.txt || $(PIP_FAILED)
 	@$(PIP) --no-deps --no-build-isolation -e exporter -e . || $(PIP_FAILED)
+	@touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV) || { echo "setup: error: cannot create $(CHECKOV_VENV): install the venv module" >&2; exit 2; }
+	@echo "Installing checkov into $(CHECKOV_VENV) ..."
+	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt || $(PIP_FAILED)
 	@touch $@
 
 tools:
@@ -43,8 +52,10 @@ lint: setup  ## ruff and mypy only (the test suite runs them too).
 
 lock: setup  ## Re-pin requirements after editing a requirements .in file.
 	@$(PIP) pip-tools==7.6.2
-	@$(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links -o exporter/requirements.txt exporter/requirements.in
-	@$(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements/dev.txt requirements/dev.in
+	@$(COMPILE) -o exporter/requirements.txt exporter/requirements.in
+	@$(COMPILE) -o requirements/dev.txt requirements/dev.in
+	@$(COMPILE) -o requirements/checkov.txt requirements/checkov.in
+	@$(COMPILE) -o bench/requirements.txt bench/requirements.in
 
 clean:  ## Remove the virtual environment, tools and caches.
 	rm -rf $(VENV) .tools .cache .pytest_cache .mypy_cache .ruff_cache

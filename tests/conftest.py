@@ -11,6 +11,7 @@ import pytest
 import requests
 
 import modelmon
+from local_stack import chart
 from local_stack.models import ensure_models
 from local_stack.pods import free_port
 from local_stack.processes import ManagedProcess, Supervisor, wait_until
@@ -86,3 +87,21 @@ def start_exporter_module(
     supervisor = Supervisor(tmp_path_factory.mktemp("exporter-logs"))
     yield _exporter_starter(supervisor, model_dir)
     supervisor.stop_all()
+
+
+@pytest.fixture(scope="session")
+def umbrella(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A renderable copy of the umbrella chart (see local_stack.chart.prepare_umbrella)."""
+    return chart.prepare_umbrella(tmp_path_factory.mktemp("umbrella"))
+
+
+@pytest.fixture(scope="session")
+def stack_chart() -> Path:
+    source = chart.stack_chart_source()
+    if source is None:
+        pytest.skip(
+            "the kube-prometheus-stack chart is not available here (its chart repository cannot "
+            f"be reached): run `helm dependency build charts/model-monitoring` or set "
+            f"{chart.STACK_CHART_ENV}"
+        )
+    return source

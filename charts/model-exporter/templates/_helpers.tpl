@@ -52,12 +52,11 @@ app.kubernetes.io/part-of: model-monitoring
 
 {{/*
 Labels that a monitoring stack's selectors look for on ServiceMonitors and PrometheusRules
-(kube-prometheus-stack selects `release: <its release name>` by default).
+(kube-prometheus-stack selects `release: <its release name>` by default). Without a
+stackRelease, the stack is taken to be this release's own (the platform profile).
 */}}
 {{- define "model-exporter.monitorLabels" -}}
-{{- with .Values.monitoring.stackRelease }}
-release: {{ . | quote }}
-{{- end }}
+release: {{ .Values.monitoring.stackRelease | default .Release.Name | quote }}
 {{- with .Values.monitoring.extraLabels }}
 {{ toYaml . }}
 {{- end }}
