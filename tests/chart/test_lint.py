@@ -1,5 +1,7 @@
 """helm lint --strict on both charts, with the real helm binary."""
 
+import shutil
+
 import pytest
 
 from local_stack import chart
@@ -25,3 +27,22 @@ def test_a_lint_failure_is_reported_with_helms_words(tmp_path):
     (broken / "Chart.yaml").write_text("apiVersion: v2\nname: broken\n")
     with pytest.raises(chart.ChartError, match=r"\[ERROR\] Chart.yaml: version is required"):
         chart.helm("lint", "--strict", str(broken))
+
+
+def _dependency_build(chart_dir):
+    try:
+        chart.helm("dependency", "build", str(chart_dir))
+    except chart.ChartError as error:
+        return str(error)
+    return ""
+
+
+def test_chart_lock_is_in_sync_with_chart_yaml(tmp_path):
+    """helm checks the lock's digest before it fetches anything: whatever happens next (a
+    download, or no network here), it must not call the lock out of sync."""
+    copy = tmp_path / "model-monitoring"
+    shutil.copytree(chart.UMBRELLA, copy, symlinks=False)
+    assert "out of sync" not in _dependency_build(copy)
+    chart_yaml = copy / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace("version: 88.5.3", "version: 88.5.2"))
+    assert "out of sync" in _dependency_build(copy)

@@ -71,7 +71,11 @@ release: {{ .Values.monitoring.stackRelease | default .Release.Name | quote }}
 {{- end -}}
 
 {{- define "model-exporter.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
