@@ -46,6 +46,7 @@ bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/r
 	@$(PYTHON) harness/local_stack/toolchain.py install-bench
 	@$(PIP) -r bench/requirements.txt || $(PIP_FAILED)
 	@$(BIN)/python bench/bench_exporter.py
+	@$(BIN)/python bench/bench_router.py
 
 lint: setup  ## ruff and mypy only (the test suite runs them too).
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

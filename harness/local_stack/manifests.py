@@ -27,6 +27,7 @@ class Container:
     env: tuple[tuple[str, str], ...]
     ports: Mapping[str, int]
     readiness: Probe | None
+    mounts: Mapping[str, str] = field(default_factory=dict)  # mountPath -> volume name
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Workload:
     replicas: int
     pod_labels: Mapping[str, str]
     containers: tuple[Container, ...]
+    config_map_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> ConfigMap
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,12 @@ def _container(spec: Manifest, owner: str) -> Container:
         env=tuple(env),
         ports=ports,
         readiness=_probe(spec.get("readinessProbe")),
+        mounts={m["mountPath"]: m["name"] for m in spec.get("volumeMounts") or ()},
     )
+
+
+def config_maps(objects: Iterable[Manifest]) -> dict[str, dict[str, str]]:
+    return {c["metadata"]["name"]: dict(c.get("data") or {}) for c in of_kind(objects, "ConfigMap")}
 
 
 def workloads(objects: Iterable[Manifest]) -> list[Workload]:
@@ -154,6 +161,11 @@ def workloads(objects: Iterable[Manifest]) -> list[Workload]:
                 containers=tuple(
                     _container(c, f"Deployment {name}") for c in pod["spec"]["containers"]
                 ),
+                config_map_volumes={
+                    v["name"]: v["configMap"]["name"]
+                    for v in pod["spec"].get("volumes") or ()
+                    if "configMap" in v
+                },
             )
         )
     return result

@@ -1,13 +1,17 @@
 """Runs rendered Deployments as local processes, one per replica ("pod").
 
-A pod keeps the container's command, args and env. Three things differ from a cluster, each
-because the processes share one network and one filesystem:
+A pod keeps the container's command, args and env. What differs from a cluster, each because the
+processes share one network and one filesystem:
 
 - ports: every containerPort gets a free port on 127.0.0.1, passed through the `--port` flag or
   an env variable ending in PORT whose value is that containerPort;
 - the listen address: `pod_env` (the exporter's MODELMON_HOST) binds the process to loopback;
 - image paths: a path under a key of `path_map` (a folder inside the image) is rewritten to the
-  local folder that holds the same files.
+  local folder that holds the same files;
+- ConfigMap volumes: their keys are written as files under `mounts_dir`, and the mount path is
+  rewritten to that folder, as the kubelet would project them;
+- cluster DNS: `//<service>:<port>` (short or namespace-qualified) in URLs of args and env becomes
+  the loopback address of the first pod behind that Service.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from pathlib import Path
 
 import requests
 
-from local_stack.manifests import Container, ManifestError, Probe, Workload
+from local_stack.manifests import (
+    Container,
+    LabelSelector,
+    ManifestError,
+    Probe,
+    Service,
+    Workload,
+)
 from local_stack.processes import ManagedProcess, Supervisor, wait_until
 
 LOOPBACK = "127.0.0.1"
@@ -92,6 +103,30 @@ def _map_path(value: str, path_map: Mapping[str, Path]) -> str:
     return value
 
 
+def service_addresses(services: Sequence[Service], pods: Sequence[LocalPod]) -> dict[str, str]:
+    """Every DNS spelling of `<service>:<port>` → 127.0.0.1:<host port of its first pod>."""
+    addresses: dict[str, str] = {}
+    for service in services:
+        selector = LabelSelector(service.selector)
+        backing = [
+            p for p in pods if p.namespace == service.namespace and selector.matches(p.labels)
+        ]
+        if not backing:
+            continue
+        for port in service.ports:
+            target = f"{LOOPBACK}:{backing[0].port(port.target_port)}"
+            base = f"{service.name}.{service.namespace}"
+            for host in (service.name, base, f"{base}.svc", f"{base}.svc.cluster.local"):
+                addresses[f"{host}:{port.port}"] = target
+    return addresses
+
+
+def _map_services(value: str, addresses: Mapping[str, str]) -> str:
+    for name in sorted(addresses, key=len, reverse=True):
+        value = re.sub(rf"(?<=//){re.escape(name)}(?![\w.-])", addresses[name], value)
+    return value
+
+
 @dataclass(frozen=True)
 class PodRuntime:
     """How pods become processes on this machine."""
@@ -99,6 +134,10 @@ class PodRuntime:
     bin_dirs: Sequence[Path]
     path_map: Mapping[str, Path]
     pod_env: Mapping[str, str]
+    mounts_dir: Path | None = None
+    config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    config_map_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    services: Mapping[str, str] = field(default_factory=dict)
 
     def plan(self, workload: Workload) -> list[LocalPod]:
         pods = []
@@ -117,6 +156,25 @@ class PodRuntime:
                 )
         return pods
 
+    def mount_config_maps(self, pod: LocalPod) -> dict[str, Path]:
+        """Writes the pod's ConfigMap volumes to disk; mount path → local folder."""
+        volumes = self.config_map_volumes.get(pod.workload, {})
+        mounted: dict[str, Path] = {}
+        for mount_path, volume in pod.container.mounts.items():
+            if volume not in volumes:
+                continue
+            if self.mounts_dir is None:
+                raise ManifestError(f"pod {pod.name} mounts a ConfigMap but no mounts_dir is set")
+            name = volumes[volume]
+            if name not in self.config_maps:
+                raise ManifestError(f"pod {pod.name}: ConfigMap {name} is not in the release")
+            folder = self.mounts_dir / pod.name / volume
+            folder.mkdir(parents=True, exist_ok=True)
+            for key, text in self.config_maps[name].items():
+                write_atomically(folder / key, text)
+            mounted[mount_path] = folder
+        return mounted
+
     def argv_and_env(self, pod: LocalPod) -> tuple[list[str], dict[str, str]]:
         declared = dict(pod.container.env)
         env_used: set[int] = set()
@@ -133,7 +191,8 @@ class PodRuntime:
                 f"pod {pod.name}: container port {sorted(unmapped)[0]} is not passed as --port "
                 "or a *PORT env variable, so it cannot be moved to a free local port"
             )
-        argv = [_map_path(part, self.path_map) for part in command + args]
+        path_map = {**self.path_map, **self.mount_config_maps(pod)}
+        argv = [_map_services(_map_path(part, path_map), self.services) for part in command + args]
         argv[0] = self._resolve(argv[0])
         search_path = os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")])
         env = {
@@ -141,7 +200,10 @@ class PodRuntime:
             "HOME": os.environ.get("HOME", tempfile.gettempdir()),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             **self.pod_env,
-            **{name: _map_path(value, self.path_map) for name, value in declared.items()},
+            **{
+                name: _map_services(_map_path(value, path_map), self.services)
+                for name, value in declared.items()
+            },
         }
         return argv, env
 
@@ -160,6 +222,13 @@ class PodRuntime:
     def start(self, pod: LocalPod, supervisor: Supervisor) -> None:
         argv, env = self.argv_and_env(pod)
         pod.process = supervisor.start(pod.name, argv, env)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """As the kubelet updates a projected ConfigMap: readers see the old file or the new one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def probe_ok(pod: LocalPod, probe: Probe) -> bool:

@@ -12,7 +12,14 @@ from pathlib import Path
 import modelmon
 from local_stack import chart, manifests, prometheus
 from local_stack.models import IMAGE_MODEL_DIR, ensure_models
-from local_stack.pods import LocalPod, PodRuntime, free_port, wait_ready
+from local_stack.pods import (
+    LocalPod,
+    PodRuntime,
+    free_port,
+    service_addresses,
+    wait_ready,
+    write_atomically,
+)
 from local_stack.processes import Supervisor, wait_until
 from local_stack.scrape import scrape_configs
 from local_stack.toolchain import REPO_ROOT
@@ -47,6 +54,7 @@ class LocalStack:
         self.objects: list[manifests.Manifest] = []
         self.pods: list[LocalPod] = []
         self.prometheus = prometheus.PrometheusClient("")
+        self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
 
     def __enter__(self) -> LocalStack:
         try:
@@ -77,13 +85,21 @@ class LocalStack:
         ]
         bin_dir = Path(sys.executable).parent
         models = ensure_models(bin_dir / "modelmon-train", Path(modelmon.__file__).parent)
-        runtime = PodRuntime(
-            bin_dirs=[bin_dir], path_map={IMAGE_MODEL_DIR: models}, pod_env=POD_ENV
+        workloads = manifests.workloads(self.objects)
+        planner = PodRuntime(bin_dirs=[bin_dir], path_map={}, pod_env={})
+        for workload in workloads:
+            self.pods.extend(planner.plan(workload))
+        self.runtime = PodRuntime(
+            bin_dirs=[bin_dir],
+            path_map={IMAGE_MODEL_DIR: models},
+            pod_env=POD_ENV,
+            mounts_dir=self.workdir / "volumes",
+            config_maps=manifests.config_maps(self.objects),
+            config_map_volumes={w.name: w.config_map_volumes for w in workloads},
+            services=service_addresses(manifests.services(self.objects), self.pods),
         )
-        for workload in manifests.workloads(self.objects):
-            self.pods.extend(runtime.plan(workload))
         for pod in self.pods:
-            runtime.start(pod, self.supervisor)
+            self.runtime.start(pod, self.supervisor)
         wait_ready(self.pods, self.options.ready_timeout)
         self._start_prometheus()
 
@@ -108,6 +124,34 @@ class LocalStack:
             return self.prometheus.ready()
 
         wait_until(ready, 30, describe="Prometheus ready")
+
+    def pod(self, name: str) -> LocalPod:
+        for pod in self.pods:
+            if pod.name == name:
+                return pod
+        raise KeyError(f"no pod {name}; pods: {', '.join(p.name for p in self.pods)}")
+
+    def restart_pod(self, name: str, timeout: float = 30) -> None:
+        """Starts a pod's process again, as its Deployment would after the pod died."""
+        pod = self.pod(name)
+        if pod.process is not None:
+            pod.process.stop()
+            self.supervisor.processes.remove(pod.process)
+        self.runtime.start(pod, self.supervisor)
+        wait_ready([pod], timeout)
+
+    def update_config_map(self, name: str, key: str, text: str) -> None:
+        """Changes a key in every pod that mounts the ConfigMap, as the kubelet would."""
+        updated = 0
+        for pod in self.pods:
+            volumes = self.runtime.config_map_volumes.get(pod.workload, {})
+            for volume, config_map in volumes.items():
+                folder = self.workdir / "volumes" / pod.name / volume
+                if config_map == name and folder.is_dir():
+                    write_atomically(folder / key, text)
+                    updated += 1
+        if not updated:
+            raise StackError(f"no running pod mounts ConfigMap {name}")
 
     def targets_healthy(self) -> bool:
         targets = self.prometheus.targets()

@@ -40,6 +40,10 @@ BAD_VALUES = {
         {"model-exporter": {"service": {"port": 70000}}},
         "at '/service/port': maximum: got 70,000, want 65,535",
     ),
+    "canary weight above 100": (
+        {"model-exporter": {"canary": {"weight": 101}}},
+        "at '/canary/weight': maximum: got 101, want 100",
+    ),
     "R² threshold above one": (
         {"rules": {"alerts": {"ModelR2Low": {"threshold": 2}}}},
         "at '/rules/alerts/ModelR2Low/threshold': maximum: got 2, want 1",

@@ -24,7 +24,11 @@ def test_service_monitor_selects_every_exporter_service_by_a_port_it_has(umbrell
     [monitor] = manifests.service_monitors(objects)
     services = manifests.services(objects)
     selected = [s for s in services if monitor.selector.matches(s.labels)]
-    assert {s.name for s in selected} == {"r1-model-exporter-stable", "r1-model-exporter-canary"}
+    assert {s.name for s in selected} == {
+        "r1-model-exporter-stable",
+        "r1-model-exporter-canary",
+        "r1-model-exporter-router",
+    }
     for service in selected:
         for endpoint in monitor.endpoints:
             assert endpoint.port in {p.name for p in service.ports}, service.name
@@ -85,6 +89,8 @@ def _identities(objects):
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     files, uids = set(), set()
     for config_map in by_kind(objects, "ConfigMap"):
+        if "grafana_dashboard" not in config_map["metadata"]["labels"]:
+            continue
         for file_name, text in config_map["data"].items():
             files.add(file_name)
             uids.add(json.loads(text)["uid"])

@@ -10,15 +10,21 @@ from local_stack.stack import LocalStack
 ROW = {f"x{i}": 0.4 for i in range(1, 11)}
 
 
-def test_every_exporter_target_is_up(local_stack: LocalStack):
+def test_every_exporter_and_router_target_is_up(local_stack: LocalStack):
     targets = local_stack.prometheus.targets()
     assert {t["labels"]["pod"] for t in targets} == {
         "e2e-model-exporter-stable-0",
         "e2e-model-exporter-canary-0",
+        "e2e-model-exporter-router-0",
     }
-    assert all(t["health"] == "up" for t in targets), targets
-    [up] = local_stack.prometheus.query('sum(up{namespace="kubeflow-user01"})')
-    assert float(up["value"][1]) == 2
+    # Other tests restart pods; a restarted pod is up again from its next scrape.
+    wait_until(local_stack.targets_healthy, 20, describe="every target up")
+    query = 'sum(up{namespace="kubeflow-user01"})'
+    wait_until(
+        lambda: float(local_stack.prometheus.query(query)[0]["value"][1]) == 3,
+        20,
+        describe=f"{query} == 3",
+    )
 
 
 def test_model_metric_carries_variant_version_and_user(local_stack: LocalStack):

@@ -22,7 +22,11 @@ def test_every_exporter_pod_is_a_target_with_the_operators_labels(tmp_path):
     assert config["metrics_path"] == "/metrics"
     assert config["scrape_interval"] == "2s"
     targets = {c["labels"]["pod"]: c for c in config["static_configs"]}
-    assert set(targets) == {"r1-model-exporter-stable-0", "r1-model-exporter-canary-0"}
+    assert set(targets) == {
+        "r1-model-exporter-stable-0",
+        "r1-model-exporter-canary-0",
+        "r1-model-exporter-router-0",
+    }
     stable = targets["r1-model-exporter-stable-0"]
     stable_pod = next(p for p in pods if p.name == "r1-model-exporter-stable-0")
     assert stable["targets"] == [f"127.0.0.1:{stable_pod.port('http')}"]

@@ -50,7 +50,9 @@ def test_predict_one_row_answers_version_variant_and_an_id(client):
     assert body["variant"] == "canary"
     [prediction] = body["predictions"]
     assert isinstance(prediction["prediction"], float)
-    assert len(prediction["prediction_id"]) == 32
+    variant, _, unique = prediction["prediction_id"].partition("-")
+    assert variant == "canary"
+    assert len(unique) == 32
     assert value(client, "model_prediction_total", variant="canary", user_id="user07") == 1
 
 

@@ -43,21 +43,21 @@ def _number(text: str, kind: type[int] | type[float]) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(_number(text, int))
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
     value = int(_number(text, int))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 0..65535, got {value}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
     value = _number(text, float)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
@@ -84,6 +84,26 @@ def _boolean(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"must be true or false, got {text!r}")
 
 
+def add_env_option(
+    parser: argparse.ArgumentParser,
+    environ: Mapping[str, str],
+    prefix: str,
+    flag: str,
+    help_text: str,
+    default: str,
+    **kwargs: Any,
+) -> None:
+    """A flag whose default comes from the environment variable <prefix><FLAG>.
+
+    argparse runs string defaults through `type` too, so bad environment values are refused
+    with the same message as bad flags.
+    """
+    env_name = prefix + flag.removeprefix("--").replace("-", "_").upper()
+    parser.add_argument(
+        flag, default=environ.get(env_name, default), help=f"{help_text} [{env_name}]", **kwargs
+    )
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelmon-exporter",
@@ -93,15 +113,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
 
     def option(flag: str, help_text: str, default: str, **kwargs: Any) -> None:
-        # argparse runs string defaults through `type` too, so bad environment values are
-        # refused with the same message as bad flags.
-        env_name = ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
-        parser.add_argument(
-            flag, default=environ.get(env_name, default), help=f"{help_text} [{env_name}]", **kwargs
-        )
+        add_env_option(parser, environ, ENV_PREFIX, flag, help_text, default, **kwargs)
 
     option("--host", "address to listen on", "0.0.0.0")  # noqa: S104 - the pod IP
-    option("--port", "port to listen on", "8080", type=_port)
+    option("--port", "port to listen on", "8080", type=port_number)
     option(
         "--variant", "which side of the canary split this process is", "stable", choices=VARIANTS
     )
@@ -116,33 +131,33 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--quality-window",
         "feedback pairs behind the MAE/R²/accuracy gauges",
         "500",
-        type=_positive_int,
+        type=positive_int,
     )
     option(
         "--accuracy-tolerance",
         "a prediction is accurate within this distance of the truth",
         "0.5",
-        type=_non_negative_float,
+        type=non_negative_float,
     )
-    option("--drift-window", "input rows behind the drift scores", "1000", type=_positive_int)
+    option("--drift-window", "input rows behind the drift scores", "1000", type=positive_int)
     option(
         "--feedback-max-entries",
         "predictions kept for feedback, at most",
         "100000",
-        type=_positive_int,
+        type=positive_int,
     )
     option(
         "--feedback-ttl-seconds",
         "how long a prediction waits for feedback",
         "3600",
-        type=_non_negative_float,
+        type=non_negative_float,
     )
-    option("--max-batch-rows", "rows allowed in one /predict request", "1000", type=_positive_int)
+    option("--max-batch-rows", "rows allowed in one /predict request", "1000", type=positive_int)
     option(
         "--max-body-bytes",
         "request bodies larger than this are refused",
         "1048576",
-        type=_positive_int,
+        type=positive_int,
     )
     option(
         "--metrics-enabled",
@@ -154,7 +169,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--inject-latency-seconds",
         "TESTS ONLY: extra delay added to every prediction",
         "0",
-        type=_non_negative_float,
+        type=non_negative_float,
     )
     option(
         "--inject-error-ratio",

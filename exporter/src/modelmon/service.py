@@ -82,7 +82,9 @@ class ModelService:
         if settings.inject_error_ratio and self._random.random() < settings.inject_error_ratio:
             raise InjectedFailure("injected failure (--inject-error-ratio)")
         values = self.model.predict(matrix) + settings.inject_prediction_bias
-        predictions = [Prediction(uuid.uuid4().hex, float(v)) for v in values]
+        # The variant leads the id, so a router can send the feedback where the prediction is.
+        prefix = settings.variant
+        predictions = [Prediction(f"{prefix}-{uuid.uuid4().hex}", float(v)) for v in values]
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
         if self.metrics is not None:

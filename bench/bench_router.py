@@ -1,0 +1,133 @@
+"""Router benchmark: the latency the canary router adds to a prediction.
+
+Side by side in one run, with wrk at 32 connections: `POST /predict` straight to a stable
+exporter, and the same request through modelmon-router (weight 0, so every request goes to that
+same exporter). Rounds are interleaved; the median round counts. Writes bench/results-router.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+import modelmon
+from bench_exporter import BIN_DIR, MODEL, LoadResult, run_wrk, start_server, wrk_script
+from local_stack.models import ensure_models
+from local_stack.pods import free_port
+from local_stack.processes import Supervisor
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-router.md")
+    args = parser.parse_args()
+
+    models = ensure_models(BIN_DIR / "modelmon-train", Path(modelmon.__file__).parent)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    supervisor = Supervisor(workdir / "logs")
+    script = wrk_script(workdir)
+    (workdir / "weight").write_text("0")
+    exporter_port, router_port = free_port(), free_port()
+    start_server(
+        supervisor,
+        "exporter",
+        [
+            str(BIN_DIR / "modelmon-exporter"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(exporter_port),
+            "--model-path",
+            str(models / MODEL),
+        ],
+        exporter_port,
+    )
+    exporter = f"http://127.0.0.1:{exporter_port}"
+    start_server(
+        supervisor,
+        "router",
+        [
+            str(BIN_DIR / "modelmon-router"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(router_port),
+            "--stable-url",
+            exporter,
+            "--canary-url",
+            exporter,
+            "--weight-file",
+            str(workdir / "weight"),
+        ],
+        router_port,
+    )
+    targets = {
+        "direct": f"{exporter}/predict",
+        "through the router": f"http://127.0.0.1:{router_port}/predict",
+    }
+    results: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    try:
+        for url in targets.values():
+            run_wrk(url, script, 2, args.connections)  # warm-up
+        for round_index in range(args.rounds):
+            names = list(targets)[:: 1 if round_index % 2 == 0 else -1]
+            for name in names:
+                result = run_wrk(targets[name], script, args.seconds, args.connections)
+                results[name].append(result)
+                print(
+                    f"  round {round_index + 1}/{args.rounds} {name:<20} "
+                    f"{result.requests_per_second:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                    f"p99 {result.p99_ms:6.2f} ms  non-2xx {result.errors}",
+                    flush=True,
+                )
+    finally:
+        supervisor.stop_all()
+
+    def median(name: str, field: str) -> float:
+        return statistics.median(getattr(r, field) for r in results[name])
+
+    added_p50 = median("through the router", "p50_ms") - median("direct", "p50_ms")
+    added_p99 = median("through the router", "p99_ms") - median("direct", "p99_ms")
+    lines = [
+        "# Router benchmark",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} by `make bench` (bench/bench_router.py) on "
+        f"{psutil.cpu_count()} cores: wrk, 1 thread, {args.connections} connections, "
+        f"{args.seconds} s per round, {args.rounds} interleaved rounds (median shown), "
+        f"single-row `POST /predict` to {MODEL}. The router (weight 0) and the exporter are one "
+        "uvicorn process each, on the same machine as wrk.",
+        "",
+        "| path | req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {median(name, 'requests_per_second'):.1f} | {median(name, 'p50_ms'):.2f} "
+            f"| {median(name, 'p99_ms'):.2f} | {sum(r.errors for r in results[name])} |"
+            for name in results
+        ),
+        "",
+        "| added by the router | value | target |",
+        "|---|---:|---|",
+        f"| p50 | {added_p50:+.2f} ms | |",
+        f"| p99 | {added_p99:+.2f} ms | ≤ 2 ms |",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
