@@ -44,11 +44,8 @@ def test_the_router_calls_services_and_ports_of_the_release(umbrella):
     objects = render(umbrella)
     services = {s.name: s for s in manifests.services(objects)}
     [router] = [w for w in manifests.workloads(objects) if w.name.endswith("-router")]
-    urls = [
-        a.split("=", 1)[1]
-        for a in router.containers[0].args
-        if a.endswith(("-url",)) is False and a.startswith(("--stable-url=", "--canary-url="))
-    ]
+    prefixes = ("--stable-url=", "--canary-url=")
+    urls = [a.split("=", 1)[1] for a in router.containers[0].args if a.startswith(prefixes)]
     assert len(urls) == 2
     for url in urls:
         host, port = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", url).groups()
