@@ -44,13 +44,15 @@ class LoadResult:
     errors: int
 
 
-def wrk_script(directory: Path) -> Path:
-    script = directory / "predict.lua"
+def wrk_script(directory: Path, pause_ms: int = 0) -> Path:
+    """wrk's Lua script for single-row predictions; `pause_ms` paces each connection."""
+    script = directory / f"predict-{pause_ms}.lua"
     body = json.dumps({"features": ROW})
+    pacing = f"function delay() return {pause_ms} end\n" if pause_ms else ""
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = '{body}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n' + pacing
     )
     return script
 

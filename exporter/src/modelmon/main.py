@@ -6,7 +6,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from modelmon import artifact
@@ -17,6 +16,7 @@ from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import Identity, ServingMetrics, WindowCollector
 from modelmon.quality import QualityWindow
 from modelmon.service import ModelService
+from modelmon.serving import configure_logging, serve
 
 log = logging.getLogger("modelmon")
 
@@ -43,7 +43,7 @@ def build_service(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     settings = parse_settings(argv)
     try:
         model = artifact.load(settings.model_path)
@@ -62,25 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.host,
         settings.port,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-    )
-    original_exit = server.handle_exit
 
-    def drain_then_exit(sig: int, frame: object) -> None:
+    def drain() -> None:
         app.state.draining = True
-        original_exit(sig, frame)  # type: ignore[arg-type]
 
-    server.handle_exit = drain_then_exit  # type: ignore[method-assign]
-    server.run()
-    return 0 if server.started else 1
+    return serve(app, settings.host, settings.port, on_exit=drain)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,19 +27,19 @@ FAILOVER_HEADER = "X-Canary-Failover"
 BODY_USER_FIELD = "user_id"
 OTHER = {"stable": "canary", "canary": "stable"}
 # A refused or dropped connection: the request never reached a model, or its answer never came.
-CONNECTION_FAILURES = (
-    httpx.ConnectError,
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-)
+CONNECTION_FAILURES = (aiohttp.ClientConnectionError,)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    status_code: int
+    content: bytes
+    content_type: str | None
 
 
 @dataclass
 class Forwarded:
-    response: httpx.Response
+    response: Upstream
     variant: str
     failed_over: bool
 
@@ -78,19 +78,23 @@ def create_router_app(
         "stable": settings.stable_url.rstrip("/"),
         "canary": settings.canary_url.rstrip("/"),
     }
-    state: dict[str, httpx.AsyncClient] = {}
+    state: dict[str, aiohttp.ClientSession] = {}
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-        async with httpx.AsyncClient(timeout=settings.timeout_seconds, limits=limits) as client:
+        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
             state["client"] = client
             yield
 
-    async def send(variant: str, path: str, body: bytes, content_type: str) -> httpx.Response:
-        return await state["client"].post(
-            f"{backends[variant]}{path}", content=body, headers={"content-type": content_type}
-        )
+    async def send(variant: str, path: str, body: bytes, content_type: str) -> Upstream:
+        async with state["client"].post(
+            f"{backends[variant]}{path}", data=body, headers={"content-type": content_type}
+        ) as response:
+            return Upstream(
+                response.status, await response.read(), response.headers.get("content-type")
+            )
 
     async def forward_prediction(variant: str, body: bytes, content_type: str) -> Forwarded:
         try:
@@ -111,7 +115,7 @@ def create_router_app(
             upstream.content,
             status_code=upstream.status_code,
             headers=headers,
-            media_type=upstream.headers.get("content-type"),
+            media_type=upstream.content_type,
         )
 
     async def predict(request: Request) -> Response:
@@ -123,7 +127,7 @@ def create_router_app(
         content_type = request.headers.get("content-type", "application/json")
         try:
             forwarded = await forward_prediction(variant, body, content_type)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             metrics.request(variant, "predict", 503)
             return error(503, [], f"no model variant answered: {type(exc).__name__}", "unavailable")
         return answer(forwarded, "predict", started)
@@ -147,7 +151,7 @@ def create_router_app(
         content_type = request.headers.get("content-type", "application/json")
         try:
             upstream = await send(variant, "/feedback", body, content_type)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             metrics.request(variant, "feedback", 503)
             return error(
                 503, [], f"the {variant} model did not answer: {type(exc).__name__}", "unavailable"

@@ -6,17 +6,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import uvicorn
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from modelmon.router.app import create_router_app
 from modelmon.router.config import parse_router_settings
 from modelmon.router.metrics import RouterMetrics
 from modelmon.router.weight import WeightError
+from modelmon.serving import configure_logging, serve
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     settings = parse_router_settings(argv)
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
@@ -34,18 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.canary_url,
         settings.weight_file,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
-    )
-    server.run()
-    return 0 if server.started else 1
+    return serve(app, settings.host, settings.port)
 
 
 if __name__ == "__main__":
