@@ -89,12 +89,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _print_urls(stack: LocalStack) -> None:
-    print(f"Prometheus     {stack.prometheus.url}/targets", flush=True)
+    print(f"{'Prometheus':<32} {stack.prometheus.url}/targets")
     for pod in stack.pods:
-        if "http" in pod.container.ports:
-            print(
-                f"{pod.name:<38} {pod.url('http', '/metrics')}  (API: {pod.url('http', '/docs')})"
-            )
+        if "http" not in pod.container.ports:
+            continue
+        api = "  (API docs: /docs)" if pod.container.command[0] == "modelmon-exporter" else ""
+        print(f"{pod.name:<32} {pod.url('http', '/metrics')}{api}")
+    routers = [p for p in stack.pods if p.container.command[0] == "modelmon-router"]
+    if routers:
+        print(f"Predictions go to the router:    POST {routers[0].url('http', '/predict')}")
+    print(end="", flush=True)
 
 
 def demo(args: argparse.Namespace) -> int:
