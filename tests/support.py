@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
+T = TypeVar("T")
 
 
 def parse_samples(exposition: str) -> dict[Sample, float]:
@@ -26,3 +29,34 @@ def only_value(samples: Mapping[Sample, float], name: str, **labels: str) -> flo
     ]
     assert len(found) == 1, f"{name}{labels}: {len(found)} series"
     return found[0]
+
+
+class Deadline(AssertionError):
+    """A condition did not hold in time; the message carries what was last seen."""
+
+
+def eventually(
+    probe: Callable[[], T],
+    accept: Callable[[T], bool],
+    timeout: float,
+    what: str,
+    logs: Callable[[], str] = lambda: "",
+    interval: float = 0.5,
+) -> T:
+    """Polls `probe` until `accept` takes its result. On timeout, fails with the description,
+    the last result and the tail of the logs involved."""
+    deadline = time.monotonic() + timeout
+    last: object = "(no result yet)"
+    while True:
+        try:
+            result = probe()
+            last = result
+            if accept(result):
+                return result
+        except Exception as exc:  # a failing probe is retried until the deadline
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() > deadline:
+            raise Deadline(
+                f"{what}: not within {timeout:.0f} s\nlast result: {last!r:.2000}\n{logs()}"
+            )
+        time.sleep(interval)

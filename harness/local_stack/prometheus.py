@@ -25,12 +25,15 @@ def write_config(
     *,
     evaluation_interval: str,
     rule_files: Sequence[Path] = (),
+    alertmanager: str | None = None,
 ) -> None:
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval},
         "rule_files": [str(p) for p in rule_files],
         "scrape_configs": list(scrape_configs),
     }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 

@@ -9,8 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 import modelmon
-from local_stack import chart, manifests, prometheus
+from local_stack import alerting, chart, manifests, prometheus
 from local_stack.models import IMAGE_MODEL_DIR, ensure_models
 from local_stack.pods import (
     LocalPod,
@@ -41,6 +43,7 @@ class StackOptions:
     prometheus_port: int | None = None
     workdir: Path | None = None
     ready_timeout: float = 60.0
+    evaluation_interval: str = "2s"
 
 
 class LocalStack:
@@ -55,6 +58,7 @@ class LocalStack:
         self.pods: list[LocalPod] = []
         self.prometheus = prometheus.PrometheusClient("")
         self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
+        self.alertmanager_url = ""
 
     def __enter__(self) -> LocalStack:
         try:
@@ -67,22 +71,45 @@ class LocalStack:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def render(self) -> list[manifests.Manifest]:
+    def render(self, set_values: Mapping[str, str] | None = None) -> list[manifests.Manifest]:
         copy = chart.prepare_umbrella(self.workdir / "chart")
-        return chart.render(
+        objects = chart.render(
             copy,
             release=self.options.release,
             namespace=self.options.namespace,
             values_files=self.options.values_files,
-            set_values=self.options.set_values,
+            set_values={**self.options.set_values, **(set_values or {})},
         )
+        return [
+            o for o in objects if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})
+        ]
+
+    def upgrade(self, set_values: Mapping[str, str]) -> list[str]:
+        """`helm upgrade --set ...` on the local stack: pods whose container changed restart
+        (on their ports), ConfigMap files change in place, rules reload. Returns the pods
+        that restarted."""
+        objects = self.render(set_values)
+        containers = {w.name: w.containers[0] for w in manifests.workloads(objects)}
+        restarted = []
+        for pod in self.pods:
+            new = containers.get(pod.workload)
+            if new is None:
+                raise StackError(f"the upgrade removes {pod.workload}: not supported locally")
+            if new != pod.container:
+                pod.container = new
+                self.restart_pod(pod.name)
+                restarted.append(pod.name)
+        for name, data in manifests.config_maps(objects).items():
+            if data != manifests.config_maps(self.objects).get(name):
+                for key, text in data.items():
+                    self.update_config_map(name, key, text)
+        self.objects = objects
+        self._rule_files()
+        self.prometheus.reload()
+        return restarted
 
     def start(self) -> None:
-        self.objects = [
-            o
-            for o in self.render()
-            if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})
-        ]
+        self.objects = self.render()
         bin_dir = Path(sys.executable).parent
         models = ensure_models(bin_dir / "modelmon-train", Path(modelmon.__file__).parent)
         workloads = manifests.workloads(self.objects)
@@ -103,6 +130,31 @@ class LocalStack:
         wait_ready(self.pods, self.options.ready_timeout)
         self._start_prometheus()
 
+    def _start_alertmanager(self) -> str:
+        port = free_port()
+        process = alerting.start(
+            self.supervisor, alerting.config_from(self.objects), self.workdir, port
+        )
+        self.alertmanager_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if not process.alive():
+                raise StackError(f"Alertmanager exited: {process.log_tail(1)}")
+            return alerting.ready(self.alertmanager_url)
+
+        wait_until(ready, 30, describe="Alertmanager ready")
+        return f"127.0.0.1:{port}"
+
+    def _rule_files(self) -> list[Path]:
+        """Each rendered PrometheusRule as a rule file, as the operator mounts them."""
+        files = []
+        for rule in manifests.of_kind(self.objects, "PrometheusRule"):
+            path = self.workdir / "rules" / f"{rule['metadata']['name']}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
+            files.append(path)
+        return files
+
     def _start_prometheus(self) -> None:
         port = self.options.prometheus_port or free_port()
         config = self.workdir / "prometheus.yml"
@@ -113,7 +165,9 @@ class LocalStack:
                 manifests.services(self.objects),
                 self.pods,
             ),
-            evaluation_interval="2s",
+            evaluation_interval=self.options.evaluation_interval,
+            rule_files=self._rule_files(),
+            alertmanager=self._start_alertmanager(),
         )
         process = prometheus.start(self.supervisor, config, self.workdir / "tsdb", port)
         self.prometheus = prometheus.PrometheusClient(f"http://127.0.0.1:{port}")
@@ -150,7 +204,9 @@ class LocalStack:
                 if config_map == name and folder.is_dir():
                     write_atomically(folder / key, text)
                     updated += 1
-        if not updated:
+        if not updated and any(
+            name in volumes.values() for volumes in self.runtime.config_map_volumes.values()
+        ):
             raise StackError(f"no running pod mounts ConfigMap {name}")
 
     def targets_healthy(self) -> bool:

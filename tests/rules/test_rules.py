@@ -169,6 +169,7 @@ def alert_tests(alerts: dict[str, Any], extra_labels: dict[str, str]) -> list[di
                 "namespace": NAMESPACE,
                 "service": f"{USER}-model-exporter-stable",
                 "pod": pod,
+                "user_id": USER,  # not on `up`: the rule adds it, so user routes match
                 "severity": settings["labels"]["severity"],
                 **extra_labels,
             }
@@ -261,7 +262,11 @@ def test_overrides_reach_the_rendered_rules(umbrella):
     _, alerts = render_rules(umbrella, OVERRIDES)
     assert alerts["ModelPerformanceDegraded"]["expr"].endswith("> 0.3")
     assert alerts["ModelPerformanceDegraded"]["for"] == "2m"
-    assert alerts["ModelErrorRateHigh"]["labels"] == {"severity": "warning", "team": "ml"}
+    assert alerts["ModelErrorRateHigh"]["labels"] == {
+        "severity": "warning",
+        "team": "ml",
+        "user_id": USER,
+    }
     _, shipped = render_rules(umbrella, {})
     assert shipped["ModelPerformanceDegraded"]["expr"].endswith("> 0.4")
     assert shipped["ModelAccuracyDropped"]["for"] == "10m"
