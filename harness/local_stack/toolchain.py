@@ -229,12 +229,14 @@ def describe() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("install", "install-bench", "show"))
+    parser.add_argument("action", choices=("install", "install-helm", "install-bench", "show"))
     args = parser.parse_args(argv)
     try:
         if args.action == "install":
             install_helm()
             install_prometheus_tools()
+        elif args.action == "install-helm":
+            install_helm()
         elif args.action == "install-bench":
             install_debian_tools(BENCH_TOOLS, "wrk")
     except ToolchainError as exc:

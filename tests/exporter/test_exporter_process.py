@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +99,23 @@ def test_promtool_check_metrics_finds_nothing_on_a_real_scrape(start_exporter):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
     assert result.stderr.strip() == ""
+
+
+def test_training_enforces_the_quality_bar(tmp_path):
+    trainer = str(Path(sys.executable).parent / "modelmon-train")
+    passed = subprocess.run(
+        [trainer, "--out", str(tmp_path / "ok"), "--max-mae", "0.35", "--min-r2", "0.85"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert passed.returncode == 0, passed.stderr
+    assert (tmp_path / "ok" / "model-v1.joblib").is_file()
+    missed = subprocess.run(
+        [trainer, "--out", str(tmp_path / "bar"), "--min-r2", "0.99"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missed.returncode == 1
+    assert missed.stderr.startswith("error: quality bar missed: v1.0.0 R² 0.9")

@@ -115,7 +115,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     def option(flag: str, help_text: str, default: str, **kwargs: Any) -> None:
         add_env_option(parser, environ, ENV_PREFIX, flag, help_text, default, **kwargs)
 
-    option("--host", "address to listen on", "0.0.0.0")  # noqa: S104 - the pod IP
+    option("--host", "address to listen on", "0.0.0.0")  # noqa: S104  # nosec B104 - the pod IP
     option("--port", "port to listen on", "8080", type=port_number)
     option(
         "--variant", "which side of the canary split this process is", "stable", choices=VARIANTS

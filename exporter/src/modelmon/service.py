@@ -59,7 +59,7 @@ class ModelService:
         self.quality = quality
         self.drift = drift
         self.store = store
-        self._random = random.Random()  # noqa: S311 - fault injection, not security
+        self._random = random.Random()  # noqa: S311  # nosec B311 - fault injection, not security
 
     def feature_matrix(self, rows: Sequence[Mapping[str, float]], field: str) -> np.ndarray:
         names = self.model.feature_names

@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder to write the artifacts to")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--max-mae", type=float, help="fail when a model's holdout MAE is above")
+    parser.add_argument("--min-r2", type=float, help="fail when a model's holdout R² is below")
     args = parser.parse_args(argv)
+    missed = []
     for recipe in RECIPES:
         model, score = train(recipe, args.seed)
         target = args.out / recipe.file_name
@@ -95,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{target}: {recipe.algorithm} v{recipe.version}, holdout MAE {score.mae:.3f}, "
             f"R² {score.r2:.3f}"
         )
+        if args.max_mae is not None and score.mae > args.max_mae:
+            missed.append(f"v{recipe.version} MAE {score.mae:.3f} > {args.max_mae}")
+        if args.min_r2 is not None and score.r2 < args.min_r2:
+            missed.append(f"v{recipe.version} R² {score.r2:.3f} < {args.min_r2}")
+    if missed:
+        print(f"error: quality bar missed: {'; '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -122,7 +122,8 @@ def create_router_app(
         started = time.perf_counter()
         key, body = user_key_and_body(request.headers, settings.user_header, await request.body())
         weight = weights.weight
-        canary = in_canary(key, weight) if key else draw_in_canary(random.random(), weight)  # noqa: S311
+        draw = random.random()  # noqa: S311  # nosec B311 - a traffic split, not a secret
+        canary = in_canary(key, weight) if key else draw_in_canary(draw, weight)
         variant = "canary" if canary else "stable"
         content_type = request.headers.get("content-type", "application/json")
         try:

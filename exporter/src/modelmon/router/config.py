@@ -39,7 +39,7 @@ def parse_router_settings(
     def option(flag: str, help_text: str, default: str, **kwargs: object) -> None:
         add_env_option(parser, env, ENV_PREFIX, flag, help_text, default, **kwargs)
 
-    option("--host", "address to listen on", "0.0.0.0")  # noqa: S104 - the pod IP
+    option("--host", "address to listen on", "0.0.0.0")  # noqa: S104  # nosec B104 - the pod IP
     option("--port", "port to listen on", "8080", type=port_number)
     option("--stable-url", "base URL of the stable exporter", "http://localhost:8081")
     option("--canary-url", "base URL of the canary exporter", "http://localhost:8082")
