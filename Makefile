@@ -11,7 +11,7 @@ COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe 
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools demo test bench lint lock clean
+.PHONY: help setup tools demo test test-kind bench lint lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,17 @@ demo: setup  ## Run the chart's local profile on 127.0.0.1 until Ctrl-C.
 test: setup  ## Run the whole test suite; skips print their reasons.
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: error: no tests were collected" >&2; fi; exit $$rc
+
+KIND_CLUSTER ?= model-monitoring
+test-kind: setup  ## The kind tier: needs docker and kind (see README).
+	@command -v kind >/dev/null && command -v docker >/dev/null || { echo "test-kind: error: needs docker and kind on PATH" >&2; exit 2; }
+	@kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER)
+	docker build -t modelmon-exporter:$$(awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/model-exporter/Chart.yaml) exporter/
+	kind load docker-image modelmon-exporter:$$(awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/model-exporter/Chart.yaml) --name $(KIND_CLUSTER)
+	.tools/bin/helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
+	.tools/bin/helm dependency build charts/model-monitoring
+	kind get kubeconfig --name $(KIND_CLUSTER) > .cache/kind-kubeconfig
+	$(BIN)/pytest -m kind tests/kind --kube-config .cache/kind-kubeconfig
 
 bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/results-*.md.
 	@$(PYTHON) harness/local_stack/toolchain.py install-bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -9,6 +10,7 @@ from typing import TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
+Z_999 = 3.29  # two-sided 99.9 % normal quantile
 T = TypeVar("T")
 
 
@@ -60,3 +62,9 @@ def eventually(
                 f"{what}: not within {timeout:.0f} s\nlast result: {last!r:.2000}\n{logs()}"
             )
         time.sleep(interval)
+
+
+def within_binomial_bound(successes: int, trials: int, p: float) -> bool:
+    """The observed share lies within the 99.9 % normal-approximation bound of p (exact at
+    p = 0 or 1, where every trial must agree)."""
+    return abs(successes / trials - p) <= Z_999 * math.sqrt(p * (1 - p) / trials)

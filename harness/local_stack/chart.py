@@ -58,7 +58,8 @@ def prepare_umbrella(workdir: Path, source: Path = UMBRELLA) -> Path:
     shutil.copytree(source, target, symlinks=False)
     stack = stack_chart_source()
     if stack is not None:
-        _place_stack_chart(stack, target / "charts")
+        if stack.parent.resolve() != (source / "charts").resolve():  # vendored: copied already
+            _place_stack_chart(stack, target / "charts")
         return target
     chart_file = target / "Chart.yaml"
     metadata = yaml.safe_load(chart_file.read_text())
@@ -72,7 +73,7 @@ def prepare_umbrella(workdir: Path, source: Path = UMBRELLA) -> Path:
 def _place_stack_chart(stack: Path, charts_dir: Path) -> None:
     if stack.is_dir():
         shutil.copytree(stack, charts_dir / STACK_DEPENDENCY, symlinks=False, dirs_exist_ok=True)
-    elif stack.parent.resolve() != charts_dir.resolve():
+    else:
         with tarfile.open(stack) as archive:
             archive.extractall(charts_dir, filter="data")
 

@@ -6,7 +6,6 @@ header) and Prometheus's (from the router's counters) must agree request for req
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter
@@ -17,11 +16,11 @@ import requests
 
 from local_stack.processes import wait_until
 from local_stack.stack import LocalStack
+from support import within_binomial_bound
 
 ROW = {f"x{i}": 0.5 for i in range(1, 11)}
 N = 2000
 CLIENTS = 16
-Z_999 = 3.29
 ROUTER = "e2e-model-exporter-router-0"
 CANARY_CONFIG_MAP = "e2e-model-exporter-canary"
 PREDICTIONS = (
@@ -80,9 +79,7 @@ def test_split_honours_the_weight_client_side_and_in_prometheus(local_stack, rou
         results = list(pool.map(lambda _: predict(url)[:2], range(N)))
     assert {code for code, _ in results} == {200}
     seen = Counter(variant for _, variant in results)
-    share = seen["canary"] / N
-    p = weight / 100
-    assert abs(share - p) <= Z_999 * math.sqrt(p * (1 - p) / N), f"canary share {share}"
+    assert within_binomial_bound(seen["canary"], N, weight / 100), f"canary {seen['canary']}/{N}"
 
     def prometheus_saw_all() -> bool:
         now = prometheus_counts(local_stack)
