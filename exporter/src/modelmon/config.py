@@ -28,6 +28,7 @@ class Settings:
     max_batch_rows: int
     max_body_bytes: int
     metrics_enabled: bool
+    model_threads: int
     inject_latency_seconds: float
     inject_error_ratio: float
     inject_prediction_bias: float
@@ -157,6 +158,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--max-body-bytes",
         "request bodies larger than this are refused",
         "1048576",
+        type=positive_int,
+    )
+    option(
+        "--model-threads",
+        "CPU threads a prediction may use; one process serves one request at a time, so more "
+        "threads mostly contend",
+        "1",
         type=positive_int,
     )
     option(

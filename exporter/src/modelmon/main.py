@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from threadpoolctl import threadpool_limits
 
 from modelmon import artifact
 from modelmon.api import create_app
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except artifact.ArtifactError as exc:
         print(f"modelmon-exporter: error: {exc}", file=sys.stderr)
         return 1
+    # OpenMP/BLAS pools sized to the machine would make every single-row predict spin up and
+    # contend for threads; one pod serves one request at a time and scales by replicas.
+    threadpool_limits(limits=settings.model_threads)
     service, registry = build_service(settings, model)
     app = create_app(service, registry)
     log.info(
