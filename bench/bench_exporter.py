@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,11 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
+
+
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("bench: error: wrk is not installed: run `make bench`, which installs it")
 
 
 def wrk_script(directory: Path, pause_ms: int = 0) -> Path:
@@ -179,6 +185,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-exporter.md")
     args = parser.parse_args()
 
+    require_wrk()
     models = ensure_models(BIN_DIR / "modelmon-train", Path(modelmon.__file__).parent)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     supervisor = Supervisor(workdir / "logs")

@@ -20,7 +20,15 @@ from pathlib import Path
 import psutil
 
 import modelmon
-from bench_exporter import BIN_DIR, MODEL, LoadResult, run_wrk, start_server, wrk_script
+from bench_exporter import (
+    BIN_DIR,
+    MODEL,
+    LoadResult,
+    require_wrk,
+    run_wrk,
+    start_server,
+    wrk_script,
+)
 from local_stack.models import ensure_models
 from local_stack.pods import free_port
 from local_stack.processes import Supervisor
@@ -44,6 +52,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-router.md")
     args = parser.parse_args()
 
+    require_wrk()
     models = ensure_models(BIN_DIR / "modelmon-train", Path(modelmon.__file__).parent)
     workdir = Path(tempfile.mkdtemp(prefix="bench-router-"))
     supervisor = Supervisor(workdir / "logs")
