@@ -94,11 +94,13 @@ def _print_urls(stack: LocalStack) -> None:
         if "http" not in pod.container.ports:
             continue
         api = "  (API docs: /docs)" if pod.container.command[0] == "modelmon-exporter" else ""
-        print(f"{pod.name:<32} {pod.url('http', '/metrics')}{api}")
+        print(f"{pod.name:<32} {pod.url('http', '/metrics')}{api}", flush=True)
     routers = [p for p in stack.pods if p.container.command[0] == "modelmon-router"]
     if routers:
-        print(f"Predictions go to the router:    POST {routers[0].url('http', '/predict')}")
-    print(end="", flush=True)
+        print(
+            f"Predictions go to the router:    POST {routers[0].url('http', '/predict')}",
+            flush=True,
+        )
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -103,6 +103,25 @@ def _map_path(value: str, path_map: Mapping[str, Path]) -> str:
     return value
 
 
+def plan_pods(workload: Workload) -> list[LocalPod]:
+    """One pod per replica, each container port given a free loopback port."""
+    pods = []
+    for index in range(workload.replicas):
+        for container in workload.containers:
+            host_ports = {port: free_port() for port in container.ports.values()}
+            pods.append(
+                LocalPod(
+                    name=f"{workload.name}-{index}",
+                    namespace=workload.namespace,
+                    workload=workload.name,
+                    labels=workload.pod_labels,
+                    container=container,
+                    host_ports=host_ports,
+                )
+            )
+    return pods
+
+
 def service_addresses(services: Sequence[Service], pods: Sequence[LocalPod]) -> dict[str, str]:
     """Every DNS spelling of `<service>:<port>` → 127.0.0.1:<host port of its first pod>."""
     addresses: dict[str, str] = {}
@@ -138,23 +157,6 @@ class PodRuntime:
     config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     config_map_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     services: Mapping[str, str] = field(default_factory=dict)
-
-    def plan(self, workload: Workload) -> list[LocalPod]:
-        pods = []
-        for index in range(workload.replicas):
-            for container in workload.containers:
-                host_ports = {port: free_port() for port in container.ports.values()}
-                pods.append(
-                    LocalPod(
-                        name=f"{workload.name}-{index}",
-                        namespace=workload.namespace,
-                        workload=workload.name,
-                        labels=workload.pod_labels,
-                        container=container,
-                        host_ports=host_ports,
-                    )
-                )
-        return pods
 
     def mount_config_maps(self, pod: LocalPod) -> dict[str, Path]:
         """Writes the pod's ConfigMap volumes to disk; mount path → local folder."""

@@ -18,6 +18,7 @@ from local_stack.pods import (
     LocalPod,
     PodRuntime,
     free_port,
+    plan_pods,
     service_addresses,
     wait_ready,
     write_atomically,
@@ -113,9 +114,8 @@ class LocalStack:
         bin_dir = Path(sys.executable).parent
         models = ensure_models(bin_dir / "modelmon-train", Path(modelmon.__file__).parent)
         workloads = manifests.workloads(self.objects)
-        planner = PodRuntime(bin_dirs=[bin_dir], path_map={}, pod_env={})
         for workload in workloads:
-            self.pods.extend(planner.plan(workload))
+            self.pods.extend(plan_pods(workload))
         self.runtime = PodRuntime(
             bin_dirs=[bin_dir],
             path_map={IMAGE_MODEL_DIR: models},

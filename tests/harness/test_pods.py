@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.manifests import Container, ManifestError, Workload
-from local_stack.pods import PodRuntime, expand_references
+from local_stack.pods import PodRuntime, expand_references, plan_pods
 
 
 def workload(args, env=(), ports=None, replicas=1):
@@ -26,7 +26,7 @@ RUNTIME = PodRuntime(
 
 
 def test_each_replica_gets_its_own_free_port_passed_through_the_port_flag():
-    pods = RUNTIME.plan(workload(["--port=8080", "--verbose"], replicas=2))
+    pods = plan_pods(workload(["--port=8080", "--verbose"], replicas=2))
     assert [p.name for p in pods] == ["web-0", "web-1"]
     ports = [p.port("http") for p in pods]
     assert len(set(ports)) == 2
@@ -35,22 +35,22 @@ def test_each_replica_gets_its_own_free_port_passed_through_the_port_flag():
 
 
 def test_a_port_given_in_two_words_or_in_a_port_env_variable_is_remapped():
-    [pod] = RUNTIME.plan(workload(["--port", "8080"]))
+    [pod] = plan_pods(workload(["--port", "8080"]))
     argv, _ = RUNTIME.argv_and_env(pod)
     assert argv[1:] == ["--port", str(pod.port(8080))]
-    [pod] = RUNTIME.plan(workload([], env=[("APP_PORT", "8080")]))
+    [pod] = plan_pods(workload([], env=[("APP_PORT", "8080")]))
     _, env = RUNTIME.argv_and_env(pod)
     assert env["APP_PORT"] == str(pod.port("http"))
 
 
 def test_a_port_the_process_is_not_told_about_is_an_error():
-    [pod] = RUNTIME.plan(workload(["--listen=:8080"]))
+    [pod] = plan_pods(workload(["--listen=:8080"]))
     with pytest.raises(ManifestError, match="container port 8080 is not passed"):
         RUNTIME.argv_and_env(pod)
 
 
 def test_image_paths_are_rewritten_to_the_local_folder():
-    [pod] = RUNTIME.plan(
+    [pod] = plan_pods(
         workload(["--port=8080", "--model-path=/opt/image/models/m.joblib", "/opt/image/other"])
     )
     argv, _ = RUNTIME.argv_and_env(pod)

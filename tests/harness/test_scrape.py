@@ -1,9 +1,7 @@
 """ServiceMonitors of the rendered chart become the scrape configs the operator would make."""
 
-from pathlib import Path
-
 from local_stack import chart, manifests
-from local_stack.pods import PodRuntime
+from local_stack.pods import plan_pods
 from local_stack.scrape import scrape_configs
 from local_stack.stack import DEFAULT_VALUES
 
@@ -13,8 +11,7 @@ def test_every_exporter_pod_is_a_target_with_the_operators_labels(tmp_path):
     objects = chart.render(
         umbrella, release="r1", namespace="kubeflow-user07", values_files=[DEFAULT_VALUES]
     )
-    runtime = PodRuntime(bin_dirs=[Path("/usr/bin")], path_map={}, pod_env={})
-    pods = [p for w in manifests.workloads(objects) for p in runtime.plan(w)]
+    pods = [p for w in manifests.workloads(objects) for p in plan_pods(w)]
     [config] = scrape_configs(
         manifests.service_monitors(objects), manifests.services(objects), pods
     )
