@@ -1,59 +1,69 @@
-"""The router's HTTP API: /predict and /feedback forwarded, /healthz, /readyz, /metrics."""
+"""The router's HTTP API: /predict and /feedback forwarded, /healthz, /readyz, /metrics.
+
+A plain ASGI application: the router is one extra hop on every prediction, and a framework's
+request and response objects cost more here than the five routes they would tidy up.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from modelmon.router.cohort import draw_in_canary, in_canary
 from modelmon.router.config import RouterSettings
 from modelmon.router.metrics import RouterMetrics
 from modelmon.router.weight import WeightSource
 
-VARIANT_HEADER = "X-Model-Variant"
-FAILOVER_HEADER = "X-Canary-Failover"
+VARIANT_HEADER = b"x-model-variant"
+FAILOVER_HEADER = b"x-canary-failover"
 BODY_USER_FIELD = "user_id"
 OTHER = {"stable": "canary", "canary": "stable"}
+JSON = "application/json"
 # A refused or dropped connection: the request never reached a model, or its answer never came.
 CONNECTION_FAILURES = (aiohttp.ClientConnectionError,)
 
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
 
 @dataclass(frozen=True)
-class Upstream:
-    status_code: int
+class Reply:
+    status: int
     content: bytes
-    content_type: str | None
+    content_type: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Forwarded:
-    response: Upstream
+    reply: Reply
     variant: str
     failed_over: bool
 
 
-def error(status: int, loc: list[str], message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"detail": [{"loc": loc, "msg": message, "type": kind}]}, status)
+def error(status: int, loc: list[str], message: str, kind: str) -> Reply:
+    body = {"detail": [{"loc": loc, "msg": message, "type": kind}]}
+    return Reply(status, json.dumps(body).encode(), JSON)
 
 
-def user_key_and_body(request_headers: Any, header: str, body: bytes) -> tuple[str | None, bytes]:
+def json_reply(payload: dict[str, Any]) -> Reply:
+    return Reply(200, json.dumps(payload).encode(), JSON)
+
+
+def user_key_and_body(header_value: str | None, body: bytes) -> tuple[str | None, bytes]:
     """The user key from the header, else from the body's user_id field (removed before
     forwarding: the exporter takes features only)."""
-    key = request_headers.get(header)
-    if key:
-        return key, body
+    if header_value:
+        return header_value, body
     if f'"{BODY_USER_FIELD}"'.encode() not in body:
         return None, body
     try:
@@ -66,116 +76,174 @@ def user_key_and_body(request_headers: Any, header: str, body: bytes) -> tuple[s
     return key, json.dumps(payload).encode()
 
 
-def create_router_app(
-    settings: RouterSettings, registry: CollectorRegistry, metrics: RouterMetrics
-) -> Starlette:
-    weights = WeightSource(
-        settings.weight_file,
-        on_change=lambda weight: metrics.weight.set(weight / 100),
-        on_error=lambda _message: metrics.weight_errors.inc(),
-    )
-    backends = {
-        "stable": settings.stable_url.rstrip("/"),
-        "canary": settings.canary_url.rstrip("/"),
-    }
-    state: dict[str, aiohttp.ClientSession] = {}
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
-            state["client"] = client
-            yield
 
-    async def send(variant: str, path: str, body: bytes, content_type: str) -> Upstream:
-        async with state["client"].post(
-            f"{backends[variant]}{path}", data=body, headers={"content-type": content_type}
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    headers = [(b"content-type", reply.content_type.encode()), *reply.headers]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.content})
+
+
+class RouterApp:
+    """ASGI application; `aiohttp` keeps a pool of keep-alive connections to both exporters."""
+
+    def __init__(
+        self, settings: RouterSettings, registry: CollectorRegistry, metrics: RouterMetrics
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._metrics = metrics
+        self._weights = WeightSource(
+            settings.weight_file,
+            on_change=lambda weight: metrics.weight.set(weight / 100),
+            on_error=lambda _message: metrics.weight_errors.inc(),
+        )
+        self._backends = {
+            "stable": settings.stable_url.rstrip("/"),
+            "canary": settings.canary_url.rstrip("/"),
+        }
+        self._user_header = settings.user_header.lower().encode("latin-1")
+        self._client: aiohttp.ClientSession | None = None
+        self._routes: dict[tuple[str, str], Callable[[Scope, bytes], Awaitable[Reply]]] = {
+            ("POST", "/predict"): self._predict,
+            ("POST", "/feedback"): self._feedback,
+            ("GET", "/healthz"): self._healthz,
+            ("GET", "/readyz"): self._readyz,
+            ("GET", "/metrics"): self._metrics_endpoint,
+        }
+        self._paths = {path for _method, path in self._routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        handler = self._routes.get((method, scope["path"]))
+        if handler is None:
+            if scope["path"] in self._paths:
+                reply = error(405, [], "method not allowed", "method_not_allowed")
+            else:
+                reply = error(404, [], "not found", "not_found")
+        else:
+            reply = await handler(scope, await read_body(receive))
+        await send_reply(send, reply)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._client = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30),
+                    timeout=aiohttp.ClientTimeout(total=self._settings.timeout_seconds),
+                    auto_decompress=False,
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _send(self, variant: str, path: str, body: bytes, content_type: str) -> Reply:
+        assert self._client is not None, "the ASGI server runs the lifespan first"  # noqa: S101  # nosec B101
+        async with self._client.post(
+            f"{self._backends[variant]}{path}", data=body, headers={"content-type": content_type}
         ) as response:
-            return Upstream(
-                response.status, await response.read(), response.headers.get("content-type")
+            return Reply(
+                response.status,
+                await response.read(),
+                response.headers.get("content-type", JSON),
             )
 
-    async def forward_prediction(variant: str, body: bytes, content_type: str) -> Forwarded:
+    async def _forward_prediction(self, variant: str, body: bytes, content_type: str) -> Forwarded:
         try:
-            return Forwarded(await send(variant, "/predict", body, content_type), variant, False)
+            reply = await self._send(variant, "/predict", body, content_type)
+            return Forwarded(reply, variant, False)
         except CONNECTION_FAILURES:
-            metrics.failovers[variant].inc()
+            self._metrics.failovers[variant].inc()
         other = OTHER[variant]
-        return Forwarded(await send(other, "/predict", body, content_type), other, True)
+        return Forwarded(await self._send(other, "/predict", body, content_type), other, True)
 
-    def answer(forwarded: Forwarded, route: str, started: float) -> Response:
-        upstream = forwarded.response
-        metrics.request(forwarded.variant, route, upstream.status_code)
-        metrics.duration[(forwarded.variant, route)].observe(time.perf_counter() - started)
-        headers = {VARIANT_HEADER: forwarded.variant}
+    def _answer(self, forwarded: Forwarded, route: str, started: float) -> Reply:
+        reply = forwarded.reply
+        self._metrics.request(forwarded.variant, route, reply.status)
+        self._metrics.duration[(forwarded.variant, route)].observe(time.perf_counter() - started)
+        headers = [(VARIANT_HEADER, forwarded.variant.encode())]
         if forwarded.failed_over:
-            headers[FAILOVER_HEADER] = "1"
-        return Response(
-            upstream.content,
-            status_code=upstream.status_code,
-            headers=headers,
-            media_type=upstream.content_type,
-        )
+            headers.append((FAILOVER_HEADER, b"1"))
+        return Reply(reply.status, reply.content, reply.content_type, tuple(headers))
 
-    async def predict(request: Request) -> Response:
+    async def _predict(self, scope: Scope, body: bytes) -> Reply:
         started = time.perf_counter()
-        key, body = user_key_and_body(request.headers, settings.user_header, await request.body())
-        weight = weights.weight
-        draw = random.random()  # noqa: S311  # nosec B311 - a traffic split, not a secret
-        canary = in_canary(key, weight) if key else draw_in_canary(draw, weight)
+        key, body = user_key_and_body(header(scope, self._user_header), body)
+        weight = self._weights.weight
+        if key:
+            canary = in_canary(key, weight)
+        else:
+            draw = random.random()  # noqa: S311  # nosec B311 - a traffic split, not a secret
+            canary = draw_in_canary(draw, weight)
         variant = "canary" if canary else "stable"
-        content_type = request.headers.get("content-type", "application/json")
+        content_type = header(scope, b"content-type") or JSON
         try:
-            forwarded = await forward_prediction(variant, body, content_type)
+            forwarded = await self._forward_prediction(variant, body, content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            metrics.request(variant, "predict", 503)
+            self._metrics.request(variant, "predict", 503)
             return error(503, [], f"no model variant answered: {type(exc).__name__}", "unavailable")
-        return answer(forwarded, "predict", started)
+        return self._answer(forwarded, "predict", started)
 
-    async def feedback(request: Request) -> Response:
+    async def _feedback(self, scope: Scope, body: bytes) -> Reply:
         started = time.perf_counter()
-        body = await request.body()
         try:
             prediction_id = json.loads(body).get("prediction_id")
         except (ValueError, AttributeError):
             prediction_id = None
         variant = str(prediction_id).partition("-")[0] if prediction_id else ""
-        if variant not in backends:
-            metrics.request("stable", "feedback", 404)
+        if variant not in self._backends:
+            self._metrics.request("stable", "feedback", 404)
             return error(
                 404,
                 ["body", "prediction_id"],
                 "unknown or expired prediction id",
                 "unknown_prediction",
             )
-        content_type = request.headers.get("content-type", "application/json")
+        content_type = header(scope, b"content-type") or JSON
         try:
-            upstream = await send(variant, "/feedback", body, content_type)
+            reply = await self._send(variant, "/feedback", body, content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            metrics.request(variant, "feedback", 503)
+            self._metrics.request(variant, "feedback", 503)
             return error(
                 503, [], f"the {variant} model did not answer: {type(exc).__name__}", "unavailable"
             )
-        return answer(Forwarded(upstream, variant, False), "feedback", started)
+        return self._answer(Forwarded(reply, variant, False), "feedback", started)
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def _healthz(self, _scope: Scope, _body: bytes) -> Reply:
+        return json_reply({"status": "ok"})
 
-    async def readyz(_request: Request) -> Response:
-        return JSONResponse({"status": "ready", "canary_weight": weights.weight})
+    async def _readyz(self, _scope: Scope, _body: bytes) -> Reply:
+        return json_reply({"status": "ready", "canary_weight": self._weights.weight})
 
-    async def metrics_endpoint(_request: Request) -> Response:
-        weights.weight  # noqa: B018 - a scrape also notices a new weight file
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    async def _metrics_endpoint(self, _scope: Scope, _body: bytes) -> Reply:
+        self._weights.weight  # noqa: B018 - a scrape also notices a new weight file
+        return Reply(200, generate_latest(self._registry), CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/predict", predict, methods=["POST"]),
-            Route("/feedback", feedback, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_endpoint),
-        ],
-        lifespan=lifespan,
-    )
+
+def create_router_app(
+    settings: RouterSettings, registry: CollectorRegistry, metrics: RouterMetrics
+) -> RouterApp:
+    return RouterApp(settings, registry, metrics)
