@@ -35,6 +35,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BIN_DIR = Path(sys.executable).parent
 ROW = {f"x{i}": 0.1 * i for i in range(1, 11)}
 MODEL = "model-v2.joblib"
+RANDOM_SEED = 20261123
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,21 @@ def require_wrk() -> None:
         sys.exit("bench: error: wrk is not installed: run `make bench`, which installs it")
 
 
-def wrk_script(directory: Path, pause_ms: int = 0) -> Path:
-    """wrk's Lua script for single-row predictions; `pause_ms` paces each connection."""
-    script = directory / f"predict-{pause_ms}.lua"
+def wrk_script(directory: Path, pause_ms: int = 0, *, random_pause: bool = False) -> Path:
+    """wrk's Lua script for single-row predictions. `pause_ms` paces each connection: a fixed
+    pause keeps all connections in step (they fire in bursts); a random one, exponential with
+    that mean, makes them independent clients whose requests arrive as a Poisson stream."""
+    kind = "random" if random_pause else "fixed"
+    script = directory / f"predict-{kind}-{pause_ms}.lua"
     body = json.dumps({"features": ROW})
-    pacing = f"function delay() return {pause_ms} end\n" if pause_ms else ""
+    pacing = ""
+    if pause_ms and random_pause:
+        pacing = (
+            f"math.randomseed({RANDOM_SEED})\n"
+            f"function delay() return math.floor(-math.log(1 - math.random()) * {pause_ms}) end\n"
+        )
+    elif pause_ms:
+        pacing = f"function delay() return {pause_ms} end\n"
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = '{body}'\n"
