@@ -7,12 +7,11 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-import numpy as np
 import requests
 
-from modelmon.dataset import FEATURE_NAMES, make_dataset, standardised_truth
+from modelmon.ops.rows import Rows
 
-Row = dict[str, float]
+__all__ = ["Rows", "Traffic", "bad_inputs", "predictions_with_feedback"]
 
 
 class Traffic:
@@ -44,27 +43,6 @@ class Traffic:
     def __exit__(self, *exc: object | TracebackType) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-
-
-class Rows:
-    """Inputs like the training data, optionally shifted, each with its true target."""
-
-    def __init__(self, seed: int, shift: dict[str, float] | None = None) -> None:
-        data = make_dataset(seed=seed)
-        self._features = data.features.copy()
-        for name, delta in (shift or {}).items():
-            self._features[:, FEATURE_NAMES.index(name)] += delta
-        rng = np.random.default_rng(seed)
-        self._truth = standardised_truth(self._features, data.target_mean, data.target_std, rng)
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[Row, float]:
-        with self._lock:
-            index = self._next % len(self._features)
-            self._next += 1
-        row = dict(zip(FEATURE_NAMES, map(float, self._features[index]), strict=True))
-        return row, float(self._truth[index])
 
 
 def predictions_with_feedback(url: str, rows: Rows) -> Callable[[requests.Session], None]:

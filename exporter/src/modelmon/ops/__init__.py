@@ -1,0 +1,1 @@
+"""modelmon-ops: the operator's tools for a deployed model: load, drift, A/B, retrain, report."""

@@ -1,0 +1,124 @@
+"""The load mix, durations and the webhook's reading of Alertmanager payloads."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
+
+from modelmon.ops.durations import seconds
+from modelmon.ops.errors import OpsError
+from modelmon.ops.load import Mix
+from modelmon.ops.prometheus import PrometheusAPI
+from modelmon.ops.retrain import Cooldown, Thresholds
+from modelmon.ops.webhook import WebhookSettings, create_webhook_app, users_to_check
+
+TOKEN = "x" * 32
+
+
+def test_the_mix_keeps_its_ratio_in_every_cycle_and_spreads_the_kinds() -> None:
+    first = list(itertools.islice(Mix(1, 10, 2).cycle(), 13))
+    assert Counter(first) == {"health": 1, "predict": 10, "bad": 2}
+    bad_positions = [i for i, kind in enumerate(first) if kind == "bad"]
+    assert bad_positions[1] - bad_positions[0] >= 5  # spread over the cycle, not in a block
+    assert Counter(itertools.islice(Mix(1, 10, 2).cycle(), 130)) == {
+        "health": 10,
+        "predict": 100,
+        "bad": 20,
+    }
+
+
+@pytest.mark.parametrize("text", ["1:2", "a:b:c", "1:10:2:3", "-1:2:3", "0:0:0"])
+def test_a_bad_mix_is_refused(text: str) -> None:
+    with pytest.raises(OpsError, match="--mix"):
+        Mix.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800)]
+)
+def test_durations(text: str, value: float) -> None:
+    assert seconds(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "5", "5x", "0s", "1.5h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(OpsError, match="duration"):
+        seconds(text)
+
+
+def alert(name: str, status: str = "firing", **labels: str) -> dict[str, object]:
+    return {"status": status, "labels": {"alertname": name, **labels}}
+
+
+def test_only_firing_quality_alerts_with_a_user_are_acted_on() -> None:
+    payload = {
+        "alerts": [
+            alert("ModelPerformanceDegraded", user_id="user07", namespace="kubeflow-user07"),
+            alert("ModelR2Low", user_id="user07", namespace="kubeflow-user07"),  # same user
+            alert("ModelDriftDetected", status="resolved", user_id="user08"),
+            alert("ModelLatencyHigh", user_id="user09"),  # not a quality alert
+            alert("ModelAccuracyDropped"),  # no user
+        ]
+    }
+    assert users_to_check(
+        payload,
+        ("ModelPerformanceDegraded", "ModelR2Low", "ModelDriftDetected", "ModelAccuracyDropped"),
+    ) == [("user07", "kubeflow-user07")]
+    with pytest.raises(ValueError, match="not an Alertmanager webhook payload"):
+        users_to_check({"status": "firing"}, ("ModelR2Low",))
+
+
+def test_the_webhook_refuses_missing_and_wrong_tokens_and_counts_them(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    settings = WebhookSettings(
+        token=TOKEN,
+        prometheus=PrometheusAPI("http://127.0.0.1:9"),
+        thresholds=Thresholds(),
+        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
+        workflow=None,
+        dry_run=True,
+    )
+    client = TestClient(create_webhook_app(settings, registry))
+    assert client.post("/alerts", json={"alerts": []}).status_code == 401
+    for header in ("Bearer wrong", "Basic " + TOKEN, "Bearer " + TOKEN[:-1]):
+        answer = client.post("/alerts", json={"alerts": []}, headers={"Authorization": header})
+        assert answer.status_code == 401
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+    ok = client.post("/alerts", json={"alerts": []}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 200
+    assert ok.json() == {"decisions": []}
+    bad = client.post("/alerts", json=[1], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bad.status_code == 400
+
+    def count(name: str, **labels: str) -> float:
+        value = registry.get_sample_value(name, labels)
+        assert value is not None, name
+        return value
+
+    assert count("modelmon_ops_webhook_rejected_total", reason="missing_token") == 2  # Basic too
+    assert count("modelmon_ops_webhook_rejected_total", reason="bad_token") == 2
+    assert count("modelmon_ops_webhook_notifications_total") == 2
+
+
+def test_when_prometheus_is_down_the_webhook_asks_alertmanager_to_retry(tmp_path: Path) -> None:
+    settings = WebhookSettings(
+        token=TOKEN,
+        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
+        thresholds=Thresholds(),
+        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
+        workflow=None,
+        dry_run=True,
+    )
+    client = TestClient(create_webhook_app(settings, CollectorRegistry()))
+    answer = client.post(
+        "/alerts",
+        json={"alerts": [alert("ModelR2Low", user_id="user07")]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status_code == 503
+    assert "cannot reach Prometheus" in answer.json()["error"]
