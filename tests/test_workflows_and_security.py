@@ -24,7 +24,12 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_workflows_exist():
-    assert {w.name for w in WORKFLOWS} >= {"ci.yaml", "e2e-kind.yaml"}
+    assert {w.name for w in WORKFLOWS} >= {
+        "ci.yaml",
+        "e2e-kind.yaml",
+        "retrain-model.yaml",
+        "cd-deploy.yaml",
+    }
 
 
 def test_workflows_match_githubs_schema():

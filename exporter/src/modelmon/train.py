@@ -1,4 +1,13 @@
-"""Train the two shipped model versions: v1 (random forest) as stable, v2 (gradient boosting)."""
+"""Train the two shipped model versions: v1 (random forest) as stable, v2 (gradient boosting).
+
+    modelmon-train --out MODELS                 generate the data set from --seed and train
+    modelmon-train --prepare-data DATA          only write the data set (DATA/dataset.npz and the
+                                                DATA/dataset.json manifest), for a later run
+    modelmon-train --data DATA --out MODELS     train from a data set written by --prepare-data
+
+Exit codes: 0 done; 1 a model missed the quality bar (--max-mae, --min-r2) or a file could not
+be written; 2 a usage error or a prepared data set that is missing, corrupt or inconsistent.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +22,16 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from modelmon import artifact as artifacts
-from modelmon.dataset import DEFAULT_SEED, FEATURE_NAMES, make_dataset
-
-TRAIN_ROWS = 5000
-HOLDOUT_ROWS = 1000
+from modelmon.dataset import DEFAULT_SEED, FEATURE_NAMES
+from modelmon.training_data import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    DataError,
+    PreparedData,
+    generated_data,
+    load_prepared,
+    prepare_data,
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +67,15 @@ class HoldoutScore:
 
 
 def train(
-    recipe: ModelRecipe, seed: int = DEFAULT_SEED
+    recipe: ModelRecipe, seed: int = DEFAULT_SEED, prepared: PreparedData | None = None
 ) -> tuple[artifacts.ModelArtifact, HoldoutScore]:
-    data = make_dataset(TRAIN_ROWS + HOLDOUT_ROWS, seed)
-    train_x, holdout_x = data.features[:TRAIN_ROWS], data.features[TRAIN_ROWS:]
-    train_y, holdout_y = data.target[:TRAIN_ROWS], data.target[TRAIN_ROWS:]
+    """Fit one recipe (estimator seeded with `seed`) on the prepared data set, or on the
+    generated one when none is given; score it on the holdout rows."""
+    if prepared is None:
+        prepared = generated_data(seed)
+    data, split = prepared.data, prepared.train_rows
+    train_x, holdout_x = data.features[:split], data.features[split:]
+    train_y, holdout_y = data.target[:split], data.target[split:]
     estimator = recipe.build(seed)
     estimator.fit(train_x, train_y)  # type: ignore[attr-defined]
     predicted = np.asarray(estimator.predict(holdout_x))
@@ -78,16 +97,73 @@ def train(
     return model, score
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the artifacts to")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelmon-train",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Exit codes: 0 done, 1 quality bar missed or a write failed, 2 usage or data error.",
+    )
+    parser.add_argument("--out", type=Path, help="folder to write the artifacts to")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--prepare-data",
+        type=Path,
+        metavar="DIR",
+        help=f"only write the training data set ({DATA_FILE} and {MANIFEST_FILE}) to DIR",
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="train from the data set that --prepare-data wrote to DIR, not a generated one",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the generated data set and of the estimators (default {DEFAULT_SEED})",
+    )
     parser.add_argument("--max-mae", type=float, help="fail when a model's holdout MAE is above")
     parser.add_argument("--min-r2", type=float, help="fail when a model's holdout R² is below")
+    return parser
+
+
+def run_prepare(directory: Path, seed: int) -> int:
+    try:
+        manifest = prepare_data(directory, seed)
+    except OSError as exc:
+        print(f"error: cannot write the data set to {directory}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(
+        f"{directory / DATA_FILE}: {manifest['rows']} rows ({manifest['train_rows']} training, "
+        f"{manifest['holdout_rows']} holdout) of {len(FEATURE_NAMES)} features, seed {seed}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.prepare_data is not None:
+        if args.out is not None or args.max_mae is not None or args.min_r2 is not None:
+            parser.error("--prepare-data only writes the data set: drop --out/--max-mae/--min-r2")
+        return run_prepare(args.prepare_data, args.seed)
+    if args.out is None:
+        parser.error("--out is required (unless --prepare-data)")
+    prepared: PreparedData | None = None
+    if args.data is not None:
+        try:
+            prepared = load_prepared(args.data)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"{args.data / DATA_FILE}: {len(prepared.data.target)} rows "
+            f"({prepared.train_rows} training), prepared with seed {prepared.seed}"
+        )
     missed = []
     for recipe in RECIPES:
-        model, score = train(recipe, args.seed)
+        model, score = train(recipe, args.seed, prepared)
         target = args.out / recipe.file_name
         try:
             artifacts.save(model, target)

