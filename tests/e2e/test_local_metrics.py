@@ -102,6 +102,12 @@ def test_every_contract_metric_exists_for_both_variants_and_moves_with_traffic(l
                 30,
                 f"{metric} grows for both variants",
             )
+        eventually(  # drift is scored once the window holds --drift-min-samples rows
+            lambda: totals(local_stack, "model_drift_score"),
+            lambda now: set(now) == set(urls),
+            30,
+            "model_drift_score for both variants",
+        )
     for metric in CONTRACT:
         series = local_stack.prometheus.query(f'{metric}{{namespace="kubeflow-user01"}}')
         by_variant = {s["metric"]["variant"]: s["metric"] for s in series}

@@ -41,3 +41,30 @@ def test_window_forgets_old_rows():
         window.add([5.0, 5.0])
     assert len(window) == 10
     assert window.scores()["a"] == pytest.approx(window.scores()["b"])
+
+
+def test_no_score_until_the_window_has_enough_rows_for_psi_to_mean_something():
+    rng = np.random.default_rng(3)
+    training = rng.uniform(size=(5000, 2))
+    window = DriftWindow(reference_from_training(training, FEATURES), size=1000, min_rows=200)
+    for row in rng.uniform(size=(199, 2)):
+        window.add(row.tolist())
+    assert window.scores() == {}
+    window.add(rng.uniform(size=2).tolist())
+    assert max(window.scores().values()) < 0.11
+
+
+def test_few_rows_of_undrifted_input_would_look_drifted():
+    # why min_rows exists: 20 undrifted rows score like a significant shift
+    rng = np.random.default_rng(4)
+    window = _window(rng.uniform(size=(5000, 2)), size=1000)
+    for row in rng.uniform(size=(20, 2)):
+        window.add(row.tolist())
+    assert max(window.scores().values()) > 0.25
+
+
+@pytest.mark.parametrize("min_rows", [0, 11])
+def test_min_rows_must_fit_the_window(min_rows):
+    reference = reference_from_training(np.random.default_rng(5).uniform(size=(100, 2)), FEATURES)
+    with pytest.raises(ValueError, match="min_rows"):
+        DriftWindow(reference, 10, min_rows)

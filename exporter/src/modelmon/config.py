@@ -23,6 +23,7 @@ class Settings:
     quality_window: int
     accuracy_tolerance: float
     drift_window: int
+    drift_min_samples: int
     feedback_max_entries: int
     feedback_ttl_seconds: float
     max_batch_rows: int
@@ -142,6 +143,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     option("--drift-window", "input rows behind the drift scores", "1000", type=positive_int)
     option(
+        "--drift-min-samples",
+        "rows the drift window needs before it scores (PSI over fewer is noise)",
+        "200",
+        type=positive_int,
+    )
+    option(
         "--feedback-max-entries",
         "predictions kept for feedback, at most",
         "100000",
@@ -201,4 +208,9 @@ def parse_settings(
     args = parser.parse_args(argv)
     if args.variant not in VARIANTS:  # choices are not checked on environment defaults
         parser.error(f"--variant: must be one of {', '.join(VARIANTS)}, got {args.variant!r}")
+    if args.drift_min_samples > args.drift_window:
+        parser.error(
+            f"--drift-min-samples ({args.drift_min_samples}) cannot exceed --drift-window "
+            f"({args.drift_window})"
+        )
     return Settings(**{name: getattr(args, name) for name in Settings.__dataclass_fields__})

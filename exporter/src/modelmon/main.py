@@ -27,7 +27,7 @@ def build_service(
 ) -> tuple[ModelService, CollectorRegistry]:
     registry = CollectorRegistry()
     quality = QualityWindow(settings.quality_window, settings.accuracy_tolerance)
-    drift = DriftWindow(model.reference, settings.drift_window)
+    drift = DriftWindow(model.reference, settings.drift_window, settings.drift_min_samples)
     store = FeedbackStore(settings.feedback_max_entries, settings.feedback_ttl_seconds)
     metrics: ServingMetrics | None = None
     if settings.metrics_enabled:
