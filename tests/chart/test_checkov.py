@@ -11,9 +11,19 @@ from typing import Any
 import yaml
 
 from local_stack.toolchain import REPO_ROOT, TOOLS_DIR
-from manifest_checks import ALL_VALUES_FILES, STACK_OFF, render_profile
+from manifest_checks import ALL_VALUES_FILES, STACK_OFF, VALUES_DIR, render_profile
 
 CHECKOV = TOOLS_DIR / "checkov" / "bin" / "checkov"
+# Switches that no values file turns on, scanned too: name -> (values file, --set values).
+EXTRA_RENDERS = {
+    "retrain-webhook-for-real": (
+        VALUES_DIR / "users" / "user07.yaml",
+        {
+            "model-exporter.retrainWebhook.dryRun": "false",
+            "model-exporter.retrainWebhook.githubTokenSecret.name": "github-token",
+        },
+    ),
+}
 
 
 def run_checkov(directory: Path) -> list[dict[str, Any]]:
@@ -47,6 +57,9 @@ def test_rendered_charts_pass_checkov(umbrella, tmp_path):
         (tmp_path / f"{values_file.parent.name}-{name}.yaml").write_text(
             yaml.safe_dump_all(objects)
         )
+    for name, (values_file, set_values) in EXTRA_RENDERS.items():
+        objects = render_profile(umbrella, [values_file], set_values={**STACK_OFF, **set_values})
+        (tmp_path / f"extra-{name}.yaml").write_text(yaml.safe_dump_all(objects))
     [report] = run_checkov(tmp_path)
     failed = [
         f"{c['check_id']} {c['check_name']}: {c['resource']} ({c['file_path']})"

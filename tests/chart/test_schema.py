@@ -68,6 +68,51 @@ BAD_VALUES = {
         {"alerting": {"webhook": {"url": "ftp://hooks.example"}}},
         "at '/alerting/webhook/url': 'ftp://hooks.example' does not match pattern",
     ),
+    "retrain webhook enabled without its token Secret": (
+        {"model-exporter": {"retrainWebhook": {"enabled": True}}},
+        "at '/retrainWebhook/tokenSecret/name': minLength: got 0, want 1",
+    ),
+    "retrain webhook dispatching without a repository": (
+        {
+            "model-exporter": {
+                "retrainWebhook": {
+                    "enabled": True,
+                    "dryRun": False,
+                    "tokenSecret": {"name": "retrain-webhook-token"},
+                    "githubTokenSecret": {"name": "github-token"},
+                }
+            }
+        },
+        "at '/retrainWebhook/githubRepo': minLength: got 0, want 1",
+    ),
+    "retrain cooldown that is no duration": (
+        {"model-exporter": {"retrainWebhook": {"cooldown": "1 hour"}}},
+        "at '/retrainWebhook/cooldown': '1 hour' does not match pattern",
+    ),
+    "retrain cooldown in a unit the webhook does not know": (
+        {"model-exporter": {"retrainWebhook": {"cooldown": "1w"}}},
+        "at '/retrainWebhook/cooldown': '1w' does not match pattern",
+    ),
+    "retrain R² threshold above one": (
+        {"model-exporter": {"retrainWebhook": {"thresholds": {"minR2": 1.5}}}},
+        "at '/retrainWebhook/thresholds/minR2': maximum: got 1.5, want 1",
+    ),
+    "negative retrain MAE threshold": (
+        {"model-exporter": {"retrainWebhook": {"thresholds": {"maxMae": -0.1}}}},
+        "at '/retrainWebhook/thresholds/maxMae': minimum: got -0.1, want 0",
+    ),
+    "negative retrain drift threshold": (
+        {"model-exporter": {"retrainWebhook": {"thresholds": {"maxDrift": -1}}}},
+        "at '/retrainWebhook/thresholds/maxDrift': minimum: got -1, want 0",
+    ),
+    "GitHub token given as a value instead of a Secret": (
+        {"model-exporter": {"retrainWebhook": {"githubToken": "ghp_x"}}},
+        "at '/retrainWebhook': additional properties 'githubToken' not allowed",
+    ),
+    "stack namespace that is no namespace": (
+        {"model-exporter": {"monitoring": {"stackNamespace": "Monitoring"}}},
+        "at '/monitoring/stackNamespace': 'Monitoring' does not match pattern",
+    ),
     "stack switch that is not a boolean": (
         {"kube-prometheus-stack": {"enabled": "maybe"}},
         "at '/kube-prometheus-stack/enabled': got string, want boolean",

@@ -18,17 +18,30 @@ def by_kind(objects, kind):
     return manifests.of_kind(objects, kind)
 
 
-@pytest.mark.parametrize("values_file", [ATTACH, PLATFORM, LOCAL], ids=lambda p: p.name)
-def test_service_monitor_selects_every_exporter_service_by_a_port_it_has(umbrella, values_file):
+EXPORTER_SERVICES = {
+    "r1-model-exporter-stable",
+    "r1-model-exporter-canary",
+    "r1-model-exporter-router",
+}
+
+
+@pytest.mark.parametrize(
+    ("values_file", "expected"),
+    [
+        (ATTACH, EXPORTER_SERVICES | {"r1-model-exporter-retrain-webhook"}),
+        (PLATFORM, EXPORTER_SERVICES),
+        (LOCAL, EXPORTER_SERVICES),
+    ],
+    ids=["user07.yaml", "prod.yaml", "local.yaml"],
+)
+def test_service_monitor_selects_every_exporter_service_by_a_port_it_has(
+    umbrella, values_file, expected
+):
     objects = render_profile(umbrella, [values_file], set_values=STACK_OFF)
     [monitor] = manifests.service_monitors(objects)
     services = manifests.services(objects)
     selected = [s for s in services if monitor.selector.matches(s.labels)]
-    assert {s.name for s in selected} == {
-        "r1-model-exporter-stable",
-        "r1-model-exporter-canary",
-        "r1-model-exporter-router",
-    }
+    assert {s.name for s in selected} == expected
     for service in selected:
         for endpoint in monitor.endpoints:
             assert endpoint.port in {p.name for p in service.ports}, service.name

@@ -88,3 +88,45 @@ The variants to deploy, as a list of dicts: stable always, canary when enabled.
 {{- end -}}
 {{- toJson $variants -}}
 {{- end -}}
+
+{{/*
+Name of the kube-prometheus-stack that scrapes this release, as its own "fullname" helper makes
+it (release-kube-prometheus-stack cut to 26 characters, or the release alone when it already
+contains the chart name): its Prometheus Service is <this>-prometheus.
+*/}}
+{{- define "model-exporter.stackFullname" -}}
+{{- $release := .Values.monitoring.stackRelease | default .Release.Name -}}
+{{- if contains "kube-prometheus-stack" $release -}}
+{{- $release | trunc 26 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-kube-prometheus-stack" $release | trunc 26 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Namespace of that stack: the shared stack's (monitoring.stackNamespace) when this release
+attaches to one, else this release's own, where it installed the stack itself.
+*/}}
+{{- define "model-exporter.stackNamespace" -}}
+{{- if .Values.monitoring.stackRelease -}}
+{{- .Values.monitoring.stackNamespace -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The retrain webhook: object name, and the Prometheus it reads (retrainWebhook.prometheusUrl, or
+the stack's Prometheus Service).
+*/}}
+{{- define "model-exporter.retrainWebhookName" -}}
+{{- printf "%s-retrain-webhook" (include "model-exporter.fullname" .) -}}
+{{- end -}}
+
+{{- define "model-exporter.retrainWebhookPrometheusUrl" -}}
+{{- if .Values.retrainWebhook.prometheusUrl -}}
+{{- .Values.retrainWebhook.prometheusUrl -}}
+{{- else -}}
+{{- printf "http://%s-prometheus.%s.svc:9090" (include "model-exporter.stackFullname" .) (include "model-exporter.stackNamespace" .) -}}
+{{- end -}}
+{{- end -}}

@@ -74,3 +74,18 @@ Arguments: (list $ "text" threshold-or-nil)
 {{- end -}}
 {{- $text -}}
 {{- end -}}
+
+{{/*
+The exporter subchart's retrain webhook, seen from the umbrella: the alerts it acts on, and the
+in-cluster URL Alertmanager posts them to (its Service, namespace-qualified: Alertmanager runs in
+the stack's namespace).
+*/}}
+{{- define "model-monitoring.retrainAlerts" -}}
+ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected
+{{- end -}}
+
+{{- define "model-monitoring.retrainWebhookURL" -}}
+{{- $exporter := index .Values "model-exporter" -}}
+{{- $context := dict "Values" $exporter "Release" .Release "Chart" (dict "Name" "model-exporter") -}}
+{{- printf "http://%s.%s.svc:%d/alerts" (include "model-exporter.retrainWebhookName" $context) .Release.Namespace ($exporter.service.port | int) -}}
+{{- end -}}
