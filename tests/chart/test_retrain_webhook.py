@@ -360,3 +360,33 @@ def test_the_routed_alerts_are_the_ones_the_webhook_acts_on_and_the_rules_raise(
     [rule] = manifests.of_kind(render(umbrella), "PrometheusRule")
     raised = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     assert set(QUALITY_ALERTS.split("|")) <= raised
+
+
+def test_the_usual_webhook_receiver_can_send_a_bearer_token_from_a_secret(umbrella):
+    objects = render(
+        umbrella,
+        **{
+            "alerting.webhook.enabled": "true",
+            "alerting.webhook.url": "http://receiver.example:8080/alerts",
+            "alerting.webhook.authorizationSecret.name": "receiver-token",
+        },
+    )
+    config = alertmanager_config(objects)
+    assert validation_errors(config) == []
+    [usual] = [r for r in config["spec"]["receivers"] if r["name"] == RECEIVER]
+    [webhook_config] = usual["webhookConfigs"]
+    assert webhook_config["httpConfig"]["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "receiver-token", "key": "token"},
+    }
+    without = alertmanager_config(
+        render(
+            umbrella,
+            **{
+                "alerting.webhook.enabled": "true",
+                "alerting.webhook.url": "http://receiver.example:8080/alerts",
+            },
+        )
+    )
+    [plain] = [r for r in without["spec"]["receivers"] if r["name"] == RECEIVER]
+    assert "httpConfig" not in plain["webhookConfigs"][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -122,3 +123,25 @@ def test_when_prometheus_is_down_the_webhook_asks_alertmanager_to_retry(tmp_path
     )
     assert answer.status_code == 503
     assert "cannot reach Prometheus" in answer.json()["error"]
+
+
+def test_every_delivered_alert_is_logged_as_one_json_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = WebhookSettings(
+        token=TOKEN,
+        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
+        thresholds=Thresholds(),
+        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
+        workflow=None,
+        dry_run=True,
+    )
+    client = TestClient(create_webhook_app(settings, CollectorRegistry()))
+    sent = alert("ModelLatencyHigh", user_id="user07", variant="canary")
+    with caplog.at_level("INFO", logger="modelmon.ops.webhook"):
+        answer = client.post(
+            "/alerts", json={"alerts": [sent]}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+    assert answer.status_code == 200
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert ")]
+    assert json.loads(line.removeprefix("alert ")) == sent

@@ -4,6 +4,7 @@ same way as `trigger-retrain --check-drift`. Every request must carry the bearer
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,12 @@ def users_to_check(payload: Any, alerts: tuple[str, ...]) -> list[tuple[str, str
     return found
 
 
+def _summary(alert: Any) -> dict[str, Any]:
+    if not isinstance(alert, dict):
+        return {"unreadable": str(alert)[:200]}
+    return {"status": alert.get("status"), "labels": alert.get("labels", {})}
+
+
 def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -> Starlette:
     metrics = WebhookMetrics(registry)
     expected = settings.token.encode()
@@ -103,9 +110,13 @@ def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -
             return refused("bad_token")
         metrics.notifications.inc()
         try:
-            users = users_to_check(await request.json(), settings.alerts)
+            payload = await request.json()
+            users = users_to_check(payload, settings.alerts)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+        for alert in payload["alerts"]:
+            # one JSON line per alert: what Alertmanager delivered, for operators and the e2e tier
+            log.info("alert %s", json.dumps(_summary(alert), sort_keys=True))
         decisions = []
         for user, namespace in users:
             try:
