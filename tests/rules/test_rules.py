@@ -83,13 +83,59 @@ def latency(threshold: float, above: bool) -> list[dict[str, str]]:
     ]
 
 
-def down_target() -> list[dict[str, str]]:
-    return [
-        {
-            "series": f'up{{namespace="{NAMESPACE}",service="{USER}-model-exporter-stable",'
-            f'pod="{USER}-model-exporter-stable-0",job="x"}}',
-            "values": "0x60",
+def up(variant: str, value: int) -> dict[str, str]:
+    service = f"{USER}-model-exporter-{variant}"
+    return {
+        "series": f'up{{namespace="{NAMESPACE}",service="{service}",pod="{service}-0",job="x"}}',
+        "values": f"{value}x60",
+    }
+
+
+def exporter_down_tests(
+    name: str, settings: dict[str, Any], extra_labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A failing target fires with its pod; a Service with no target at all (scaled to zero)
+    fires through absent(), without one; all targets up is silent."""
+    hold = minutes(settings["for"])
+    common = {"user_id": USER, "severity": settings["labels"]["severity"], **extra_labels}
+    summary = "Prometheus cannot scrape a model exporter"
+    stable, canary = (f"{USER}-model-exporter-{v}" for v in ("stable", "canary"))
+    failing = {
+        "exp_labels": {"namespace": NAMESPACE, "service": stable, "pod": f"{stable}-0", **common},
+        "exp_annotations": {
+            "summary": summary,
+            "description": f"{stable}-0 of {stable} in {NAMESPACE} has not answered Prometheus's "
+            "scrapes, or has no pod left to scrape: its predictions and metrics are unavailable.",
+        },
+    }
+    gone = {
+        "exp_labels": {"namespace": NAMESPACE, "service": canary, **common},
+        "exp_annotations": {
+            "summary": summary,
+            "description": f"{canary} in {NAMESPACE} has not answered Prometheus's scrapes, or "
+            "has no pod left to scrape: its predictions and metrics are unavailable.",
+        },
+    }
+
+    def case(title: str, series: list[dict[str, str]], fired: list[dict[str, Any]]) -> dict:
+        return {
+            "name": f"{name}: {title}",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                {"eval_time": f"{hold - 1}m", "alertname": name, "exp_alerts": []},
+                {"eval_time": f"{hold + 1}m", "alertname": name, "exp_alerts": fired},
+            ],
         }
+
+    return [
+        case(
+            f"a failing target fires after {settings['for']}",
+            [up("stable", 0), up("canary", 1)],
+            [failing],
+        ),
+        case("a Service with no target fires too", [up("stable", 1)], [gone]),
+        case("every target up is silent", [up("stable", 1), up("canary", 1)], []),
     ]
 
 
@@ -160,42 +206,7 @@ def alert_tests(alerts: dict[str, Any], extra_labels: dict[str, str]) -> list[di
         hold = minutes(settings["for"])
         labels = {**ALERT_LABELS, "severity": settings["labels"]["severity"], **extra_labels}
         if name == "ModelExporterDown":
-            pod = f"{USER}-model-exporter-stable-0"
-            description = (
-                f"{pod} ({USER}-model-exporter-stable) in {NAMESPACE} has not answered "
-                "Prometheus's scrapes: its predictions and metrics are unavailable."
-            )
-            down_labels = {
-                "namespace": NAMESPACE,
-                "service": f"{USER}-model-exporter-stable",
-                "pod": pod,
-                "user_id": USER,  # not on `up`: the rule adds it, so user routes match
-                "severity": settings["labels"]["severity"],
-                **extra_labels,
-            }
-            tests.append(
-                {
-                    "name": f"{name} fires after {settings['for']}",
-                    "interval": "1m",
-                    "input_series": down_target(),
-                    "alert_rule_test": [
-                        {"eval_time": f"{hold - 1}m", "alertname": name, "exp_alerts": []},
-                        {
-                            "eval_time": f"{hold + 1}m",
-                            "alertname": name,
-                            "exp_alerts": [
-                                {
-                                    "exp_labels": down_labels,
-                                    "exp_annotations": {
-                                        "summary": "Prometheus cannot scrape a model exporter",
-                                        "description": description,
-                                    },
-                                }
-                            ],
-                        },
-                    ],
-                }
-            )
+            tests.extend(exporter_down_tests(name, settings, extra_labels))
             continue
         threshold = float(settings["expr"].rsplit(" ", 1)[1])
         expected = {

@@ -63,12 +63,27 @@ Label matchers of this release's model series, and of its scrape targets.
 {{- end -}}
 
 {{/*
+One absent() per exporter Service: a Deployment scaled to zero leaves no `up` series at all,
+which `up == 0` cannot see. Each yields {namespace, service} from its matchers.
+*/}}
+{{- define "model-monitoring.absentTargets" -}}
+{{- $exporter := index .Values "model-exporter" -}}
+{{- $variants := list "stable" -}}
+{{- if $exporter.canary.enabled }}{{ $variants = append $variants "canary" }}{{ end -}}
+{{- $terms := list -}}
+{{- range $variants -}}
+{{- $terms = append $terms (printf "absent(up{namespace=%q,service=%q})" $.Release.Namespace (printf "%s-%s" (include "model-monitoring.exporterFullname" $) .)) -}}
+{{- end -}}
+{{- join " or " $terms -}}
+{{- end -}}
+
+{{/*
 Fill the placeholders of a rules/ expression or annotation.
 Arguments: (list $ "text" threshold-or-nil)
 */}}
 {{- define "model-monitoring.fillRuleText" -}}
 {{- $root := index . 0 -}}
-{{- $text := index . 1 | replace "__SELECTOR__" (include "model-monitoring.seriesSelector" $root) | replace "__TARGET_SELECTOR__" (include "model-monitoring.targetSelector" $root) | replace "__WINDOW__" $root.Values.rules.window -}}
+{{- $text := index . 1 | replace "__SELECTOR__" (include "model-monitoring.seriesSelector" $root) | replace "__TARGET_SELECTOR__" (include "model-monitoring.targetSelector" $root) | replace "__ABSENT_TARGETS__" (include "model-monitoring.absentTargets" $root) | replace "__WINDOW__" $root.Values.rules.window -}}
 {{- if ne (index . 2) nil -}}
 {{- $text = $text | replace "__THRESHOLD__" (toString (index . 2)) -}}
 {{- end -}}
