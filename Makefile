@@ -51,7 +51,7 @@ test-kind: setup  ## The kind tier: needs docker and kind (see README).
 	.tools/bin/helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
 	.tools/bin/helm dependency build charts/model-monitoring
 	kind get kubeconfig --name $(KIND_CLUSTER) > .cache/kind-kubeconfig
-	$(BIN)/pytest -m kind tests/kind --kube-config .cache/kind-kubeconfig
+	$(BIN)/pytest -m kind tests/e2e --kube-config .cache/kind-kubeconfig
 
 bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/results-*.md.
 	@$(PYTHON) harness/local_stack/toolchain.py install-bench

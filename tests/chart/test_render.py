@@ -107,3 +107,31 @@ def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella):
     assert dashboard["metadata"]["labels"][env["LABEL"]] == env["LABEL_VALUE"]
     assert env["FOLDER_ANNOTATION"] in dashboard["metadata"]["annotations"]
     assert env["NAMESPACE"] == "ALL", "per-user dashboards live in the users' namespaces"
+
+
+KIND_TEST_VALUES = [
+    VALUES_DIR / "kind.yaml",
+    chart.REPO_ROOT / "tests" / "e2e" / "values-kind-e2e.yaml",
+]
+
+
+def test_the_kind_backends_values_render_valid_objects_that_deliver_to_the_webhook(umbrella):
+    """The kind backend's values cannot be installed here; their render is checked instead."""
+    objects = render_profile(
+        umbrella,
+        KIND_TEST_VALUES,
+        release="monitoring",
+        namespace="monitoring",
+        set_values=STACK_OFF,
+    )
+    errors = [error for obj in objects for error in validation_errors(obj)]
+    assert not errors, "\n".join(errors)
+    [webhook] = [
+        o
+        for o in manifests.of_kind(objects, "Service")
+        if o["metadata"]["name"] == "monitoring-model-exporter-retrain-webhook"
+    ]
+    [config] = manifests.of_kind(objects, "AlertmanagerConfig")
+    urls = {c["url"] for r in config["spec"]["receivers"] for c in r.get("webhookConfigs", [])}
+    port = webhook["spec"]["ports"][0]["port"]
+    assert urls == {f"http://{webhook['metadata']['name']}.monitoring.svc:{port}/alerts"}

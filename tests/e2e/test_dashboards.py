@@ -1,32 +1,22 @@
 """Every query of every panel of the shipped dashboard, variables filled in as Grafana would,
-returns data from the local stack's Prometheus while traffic flows."""
+returns data from the backend's Prometheus while traffic flows."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import requests
 
-from local_stack import manifests
-from local_stack.stack import LocalStack
+from backends import USER, Backend
+from modelmon.ops.rows import Rows
 from support import eventually
-from traffic import Rows, Traffic, predictions_with_feedback
+from traffic import Traffic, predictions_with_feedback
 
 VARIABLES = {
-    "$user_id": "user01",
-    "$__rate_interval": "30s",  # Grafana: at least four scrape intervals (2 s here)
+    "$user_id": USER,
+    "$__rate_interval": "30s",  # Grafana: at least four scrape intervals (2 s local, 5 s kind)
     "$__range": "5m",
 }
-
-
-def dashboards(stack: LocalStack) -> dict[str, dict]:
-    found = {}
-    for config_map in manifests.of_kind(stack.objects, "ConfigMap"):
-        if config_map["metadata"]["labels"].get("grafana_dashboard") == "1":
-            for name, text in config_map["data"].items():
-                found[name] = json.loads(text)
-    return found
 
 
 def fill(expr: str) -> str:
@@ -37,39 +27,38 @@ def fill(expr: str) -> str:
     return expr
 
 
-def test_every_panel_query_returns_data(local_stack):
-    [dashboard] = dashboards(local_stack).values()
+def test_every_panel_query_returns_data(backend: Backend) -> None:
+    [dashboard] = backend.dashboards().values()
     queries = [
         (panel["title"], fill(target["expr"]))
         for panel in dashboard["panels"]
         for target in panel.get("targets", [])
     ]
     assert len(queries) >= 12
-    urls = [local_stack.pod(f"e2e-model-exporter-{v}-0").url("http") for v in ("stable", "canary")]
     with (
-        Traffic(predictions_with_feedback(urls[0], Rows(seed=601)), rate=15),
-        Traffic(predictions_with_feedback(urls[1], Rows(seed=602)), rate=15),
+        Traffic(predictions_with_feedback(backend.url("stable"), Rows(seed=601)), rate=15),
+        Traffic(predictions_with_feedback(backend.url("canary"), Rows(seed=602)), rate=15),
     ):
         for title, query in queries:
             eventually(
-                lambda q=query: local_stack.prometheus.query(q),
+                lambda q=query: backend.prometheus.query(q),
                 bool,
-                45,
+                45 * backend.patience,
                 f"panel {title!r}: {query}",
             )
 
 
-def test_the_user_variable_lists_this_user(local_stack):
-    [dashboard] = dashboards(local_stack).values()
+def test_the_user_variable_lists_this_user(backend: Backend) -> None:
+    [dashboard] = backend.dashboards().values()
     [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "user_id"]
-    metric, label = re.fullmatch(
-        r"label_values\((\w+), (\w+)\)", variable["query"]["query"]
-    ).groups()
+    parsed = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["query"]["query"])
+    assert parsed, variable["query"]
+    metric, label = parsed.groups()
     response = requests.get(
-        f"{local_stack.prometheus.url}/api/v1/label/{label}/values",
+        f"{backend.prometheus.url}/api/v1/label/{label}/values",
         params={"match[]": metric},
         timeout=5,
     ).json()
-    assert "user01" in response["data"]
+    assert USER in response["data"]
     assert any(v["type"] == "datasource" for v in dashboard["templating"]["list"])
     assert "__inputs" not in dashboard

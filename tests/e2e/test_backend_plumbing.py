@@ -1,0 +1,77 @@
+"""The kind backend's own plumbing that can be checked without a cluster: it reads deliveries
+from the log of a real serve-webhook, and it says why it skips."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from backends import alerts_in_webhook_log, reason_to_skip_kind
+from local_stack.pods import free_port
+from local_stack.processes import Supervisor, wait_until
+
+TOKEN = "k" * 32
+
+
+def test_deliveries_are_read_back_from_a_real_webhook_log(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    port = free_port()
+    supervisor = Supervisor(tmp_path / "logs")
+    process = supervisor.start(
+        "webhook",
+        [
+            str(Path(sys.executable).parent / "modelmon-ops"),
+            "serve-webhook",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--token-file",
+            str(token_file),
+            "--prometheus-url",
+            f"http://127.0.0.1:{free_port()}",
+        ],
+    )
+    url = f"http://127.0.0.1:{port}"
+    sent = [
+        {"status": "firing", "labels": {"alertname": "ModelErrorRateHigh", "user_id": "user01"}},
+        {"status": "resolved", "labels": {"alertname": "ModelLatencyHigh", "variant": "canary"}},
+    ]
+    try:
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{url}/healthz", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        wait_until(up, 30, describe="webhook up")
+        answer = requests.post(
+            f"{url}/alerts",
+            json={"version": "4", "alerts": sent},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
+        assert answer.status_code == 200, answer.text
+        wait_until(lambda: "ModelLatencyHigh" in process.log_path.read_text(), 10)
+    finally:
+        supervisor.stop_all()
+    log = process.log_path.read_text()
+    assert alerts_in_webhook_log(log, "ModelErrorRateHigh", "firing") == [sent[0]]
+    assert alerts_in_webhook_log(log, "ModelLatencyHigh", "resolved") == [sent[1]]
+    assert alerts_in_webhook_log(log, "ModelErrorRateHigh", "resolved") == []
+
+
+def test_without_a_cluster_the_kind_backend_names_the_reason(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    if pytestconfig.getoption("kube_config", default=None):
+        pytest.skip("a kubeconfig was given on the command line")
+    reason = reason_to_skip_kind(pytestconfig)
+    assert reason is not None
+    assert reason.startswith("no Kubernetes cluster")
