@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 import modelmon
 from local_stack import chart
 from local_stack.models import ensure_models
 from local_stack.pods import free_port
-from local_stack.processes import ManagedProcess, Supervisor, wait_until
+from local_stack.processes import ManagedProcess, Supervisor
 from local_stack.toolchain import REPO_ROOT
+from support import wait_answering
 
 BIN_DIR = Path(sys.executable).parent
 
@@ -54,16 +54,7 @@ def _exporter_starter(supervisor: Supervisor, model_dir: Path) -> Callable[..., 
             ],
         )
         url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            if not process.alive():
-                raise AssertionError(f"exporter exited:\n{process.log_tail()}")
-            try:
-                return requests.get(f"{url}/readyz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(ready, 30, describe="exporter ready")
+        wait_answering(f"{url}/readyz", process, "exporter")
         return RunningExporter(url, process)
 
     return start

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from local_stack.pods import free_port
+from local_stack.processes import ManagedProcess, Supervisor, wait_until
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 Z_999 = 3.29  # two-sided 99.9 % normal quantile
@@ -68,3 +77,89 @@ def within_binomial_bound(successes: int, trials: int, p: float) -> bool:
     """The observed share lies within the 99.9 % normal-approximation bound of p (exact at
     p = 0 or 1, where every trial must agree)."""
     return abs(successes / trials - p) <= Z_999 * math.sqrt(p * (1 - p) / trials)
+
+
+class WebhookReceiver:
+    """An Alertmanager webhook endpoint on loopback; keeps every alert it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._lock:
+                    receiver.received.extend(json.loads(body)["alerts"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/alerts"
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def alerts(self, alertname: str, status: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                alert
+                for alert in self.received
+                if alert["labels"].get("alertname") == alertname and alert["status"] == status
+            ]
+
+    def names(self) -> set[str]:
+        with self._lock:
+            return {a["labels"]["alertname"] for a in self.received}
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def wait_answering(url: str, process: ManagedProcess, what: str, timeout: float = 30) -> None:
+    """Until GET url answers 200; fails at once, with the log, if the process died."""
+
+    def answering() -> bool:
+        if not process.alive():
+            raise AssertionError(f"{what} exited:\n{process.log_tail()}")
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(answering, timeout, describe=f"{what} answering")
+
+
+def start_serve_webhook(
+    supervisor: Supervisor,
+    token_file: Path,
+    prometheus_url: str,
+    *extra_args: str,
+    env: Mapping[str, str] | None = None,
+) -> tuple[ManagedProcess, str]:
+    """A real `modelmon-ops serve-webhook` on a free loopback port; returns it and its URL."""
+    port = free_port()
+    process = supervisor.start(
+        f"webhook-{port}",
+        [
+            str(Path(sys.executable).parent / "modelmon-ops"),
+            "serve-webhook",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--token-file",
+            str(token_file),
+            "--prometheus-url",
+            prometheus_url,
+            *extra_args,
+        ],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_answering(f"{url}/healthz", process, "serve-webhook")
+    return process, url

@@ -17,11 +17,9 @@ import os
 import secrets
 import shutil
 import subprocess
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from local_stack.processes import Supervisor, wait_until
 from local_stack.prometheus import PrometheusClient
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions
 from local_stack.toolchain import REPO_ROOT, require
+from support import WebhookReceiver
 
 HERE = Path(__file__).parent
 USER = "user01"
@@ -107,47 +106,6 @@ class Backend(ABC):
                 return False
 
         wait_until(applied, timeout, describe=f"router weight {weight}")
-
-
-class WebhookReceiver:
-    """An Alertmanager webhook endpoint on loopback; keeps every notification it gets."""
-
-    def __init__(self) -> None:
-        self.notifications: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver._lock:
-                    receiver.notifications.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alerts"
-
-    def alerts(self, alertname: str, status: str) -> list[Alert]:
-        with self._lock:
-            return [
-                alert
-                for notification in self.notifications
-                for alert in notification["alerts"]
-                if alert["labels"].get("alertname") == alertname and alert["status"] == status
-            ]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class LocalBackend(Backend):

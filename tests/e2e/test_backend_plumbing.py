@@ -3,7 +3,6 @@ from the log of a real serve-webhook, and it says why it skips."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import requests
 from backends import alerts_in_webhook_log, reason_to_skip_kind
 from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
+from support import start_serve_webhook
 
 TOKEN = "k" * 32
 
@@ -19,37 +19,13 @@ TOKEN = "k" * 32
 def test_deliveries_are_read_back_from_a_real_webhook_log(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    port = free_port()
     supervisor = Supervisor(tmp_path / "logs")
-    process = supervisor.start(
-        "webhook",
-        [
-            str(Path(sys.executable).parent / "modelmon-ops"),
-            "serve-webhook",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--token-file",
-            str(token_file),
-            "--prometheus-url",
-            f"http://127.0.0.1:{free_port()}",
-        ],
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_serve_webhook(supervisor, token_file, f"http://127.0.0.1:{free_port()}")
     sent = [
         {"status": "firing", "labels": {"alertname": "ModelErrorRateHigh", "user_id": "user01"}},
         {"status": "resolved", "labels": {"alertname": "ModelLatencyHigh", "variant": "canary"}},
     ]
     try:
-
-        def up() -> bool:
-            try:
-                return requests.get(f"{url}/healthz", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        wait_until(up, 30, describe="webhook up")
         answer = requests.post(
             f"{url}/alerts",
             json={"version": "4", "alerts": sent},

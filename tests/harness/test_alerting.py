@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
 from local_stack.stack import DEFAULT_VALUES
 from local_stack.toolchain import REPO_ROOT, require
-from support import eventually
+from support import WebhookReceiver, eventually
 
 E2E_VALUES = REPO_ROOT / "tests" / "e2e" / "values-e2e.yaml"
 NAMESPACE, USER = "kubeflow-user01", "user01"
@@ -34,42 +32,9 @@ WITH_RETRAIN = {
 }
 
 
-class Receiver:
-    """A webhook endpoint on loopback that keeps the alerts Alertmanager delivers."""
-
-    def __init__(self) -> None:
-        self.alerts: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver._lock:
-                    receiver.alerts.extend(json.loads(body)["alerts"])
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/alerts"
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def names(self) -> set[str]:
-        with self._lock:
-            return {a["labels"]["alertname"] for a in self.alerts}
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
     yield server
     server.close()
 
@@ -91,7 +56,7 @@ def render(umbrella: Path, url: str, extra: dict[str, str]) -> list[dict[str, An
 
 
 @pytest.fixture(scope="module")
-def config(umbrella_copy: Path, receiver: Receiver) -> dict[str, Any]:
+def config(umbrella_copy: Path, receiver: WebhookReceiver) -> dict[str, Any]:
     return alerting.config_from(render(umbrella_copy, receiver.url, WITH_RETRAIN))
 
 

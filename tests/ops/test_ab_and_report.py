@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.stack import LocalStack
-from opstool import USER, run_ops
+from opstool import USER, Ran, run_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -42,22 +42,20 @@ def undrifted_traffic(ops_stack: LocalStack, router_url: str) -> dict[str, int]:
     return counts
 
 
+def ab_test(stack: LocalStack, window: str, min_samples: int) -> Ran:
+    return run_ops(
+        "ab-test",
+        *("--prometheus-url", stack.prometheus.url, "--user", USER),
+        *("--window", window, "--min-samples", str(min_samples)),
+    )
+
+
 def test_ab_test_finds_the_canary_model_better_on_real_feedback(
     ops_stack: LocalStack, undrifted_traffic: dict[str, int]
 ) -> None:
     # model v2 (canary) has a holdout MAE of 0.20 against v1's 0.25: with ~500 samples each,
     # Welch's test separates them at far below α = 0.05
-    ran = run_ops(
-        "ab-test",
-        "--prometheus-url",
-        ops_stack.prometheus.url,
-        "--user",
-        USER,
-        "--window",
-        f"{undrifted_traffic['seconds'] + 10}s",
-        "--min-samples",
-        "200",
-    )
+    ran = ab_test(ops_stack, f"{undrifted_traffic['seconds'] + 10}s", min_samples=200)
     assert ran.code == 0, ran.stdout + ran.stderr
     assert "verdict: canary better" in ran.stdout
     rows = dict(re.findall(r"^\s+(stable|canary)\s+(\d+)\s+[\d.]+", ran.stdout, re.MULTILINE))
@@ -72,17 +70,7 @@ def test_ab_test_finds_the_canary_model_better_on_real_feedback(
 def test_ab_test_refuses_a_verdict_below_the_minimum_sample(
     ops_stack: LocalStack, undrifted_traffic: dict[str, int]
 ) -> None:
-    ran = run_ops(
-        "ab-test",
-        "--prometheus-url",
-        ops_stack.prometheus.url,
-        "--user",
-        USER,
-        "--window",
-        "5m",
-        "--min-samples",
-        "100000",
-    )
+    ran = ab_test(ops_stack, "5m", min_samples=100000)
     assert ran.code == 3, ran.stdout + ran.stderr
     assert "verdict: none, too few feedback samples" in ran.stdout
     assert "need 100000 each" in ran.stdout

@@ -19,8 +19,8 @@ from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
 from local_stack.stack import LocalStack
 from modelmon.ops.rows import Rows
-from opstool import BIN_DIR, USER, GitHubRecorder, run_ops
-from support import eventually, only_value, parse_samples
+from opstool import USER, GitHubRecorder, Ran, run_ops
+from support import eventually, only_value, parse_samples, start_serve_webhook
 from traffic import Traffic, predictions_with_feedback
 
 TOKEN = "ghp_" + "t" * 36  # a made-up token: the tests check it never shows up in output
@@ -47,6 +47,15 @@ def github_env(github: GitHubRecorder, state_file: Path) -> dict[str, str]:
     }
 
 
+def simulate_drift(stack: LocalStack, router_url: str, duration: str, *which: str) -> Ran:
+    return run_ops(
+        "simulate-drift",
+        *which,
+        *("--url", router_url, "--prometheus-url", stack.prometheus.url, "--user", USER),
+        *("--rate", "20", "--duration", duration),
+    )
+
+
 def test_high_drift_raises_the_real_error_and_fires_the_mae_alert(
     ops_stack: LocalStack, router_url: str
 ) -> None:
@@ -55,23 +64,7 @@ def test_high_drift_raises_the_real_error_and_fires_the_mae_alert(
     ran_holder: list[Any] = []
 
     def simulate() -> None:
-        ran_holder.append(
-            run_ops(
-                "simulate-drift",
-                "--level",
-                "high",
-                "--url",
-                router_url,
-                "--prometheus-url",
-                ops_stack.prometheus.url,
-                "--user",
-                USER,
-                "--rate",
-                "20",
-                "--duration",
-                "40s",
-            )
-        )
+        ran_holder.append(simulate_drift(ops_stack, router_url, "40s", "--level", "high"))
 
     runner = threading.Thread(target=simulate)
     runner.start()
@@ -189,27 +182,15 @@ class TestRetrainWhileDrifted:
         supervisor = Supervisor(tmp_path / "logs")
         token_file = tmp_path / "webhook-token"
         token_file.write_text(WEBHOOK_TOKEN)
-        port, am_port = free_port(), free_port()
-        webhook = supervisor.start(
-            "webhook",
-            [
-                str(BIN_DIR / "modelmon-ops"),
-                "serve-webhook",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--token-file",
-                str(token_file),
-                "--prometheus-url",
+        am_port = free_port()
+        try:
+            webhook, url = start_serve_webhook(
+                supervisor,
+                token_file,
                 ops_stack.prometheus.url,
                 "--no-dry-run",
-            ],
-            env={**os.environ, **github_env(github, tmp_path / "cooldown.json")},
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until(lambda: _up(f"{url}/healthz"), 30, describe="webhook up")
+                env={**os.environ, **github_env(github, tmp_path / "cooldown.json")},
+            )
             assert requests.post(f"{url}/alerts", json={}, timeout=5).status_code == 401
             wrong = {"Authorization": "Bearer not-the-token"}
             assert (
@@ -269,30 +250,10 @@ class TestRetrainWhileDrifted:
             supervisor.stop_all()
 
 
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def test_reset_sends_undrifted_traffic_and_the_mae_alert_resolves(
     ops_stack: LocalStack, router_url: str
 ) -> None:
-    ran = run_ops(
-        "simulate-drift",
-        "--reset",
-        "--url",
-        router_url,
-        "--prometheus-url",
-        ops_stack.prometheus.url,
-        "--user",
-        USER,
-        "--rate",
-        "20",
-        "--duration",
-        "30s",
-    )
+    ran = simulate_drift(ops_stack, router_url, "30s", "--reset")
     assert ran.code == 0, ran.stderr
     after = ran.stdout.split("After:")[1]
     for variant, mae in re.findall(r"^\s+(stable|canary)\s+([\d.]+)", after, re.MULTILINE):

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from local_stack.pods import free_port
-from local_stack.processes import Supervisor, wait_until
-from support import only_value, parse_samples
+from local_stack.processes import Supervisor
+from support import only_value, parse_samples, wait_answering
 
 BIN_DIR = Path(sys.executable).parent
 ROW = {f"x{i}": 0.1 * i for i in range(1, 11)}
@@ -46,16 +46,7 @@ def router(
         ],
     )
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if not process.alive():
-            raise AssertionError(f"router exited:\n{process.log_tail()}")
-        try:
-            return requests.get(f"{url}/readyz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(ready, 30, describe="router ready")
+    wait_answering(f"{url}/readyz", process, "router")
     yield url
     supervisor.stop_all()
 

@@ -52,6 +52,18 @@ def test_bad_durations(text: str) -> None:
         seconds(text)
 
 
+def settings(tmp_path: Path) -> WebhookSettings:
+    """A dry-run webhook whose Prometheus is a closed port."""
+    return WebhookSettings(
+        token=TOKEN,
+        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
+        thresholds=Thresholds(),
+        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
+        workflow=None,
+        dry_run=True,
+    )
+
+
 def alert(name: str, status: str = "firing", **labels: str) -> dict[str, object]:
     return {"status": status, "labels": {"alertname": name, **labels}}
 
@@ -76,15 +88,7 @@ def test_only_firing_quality_alerts_with_a_user_are_acted_on() -> None:
 
 def test_the_webhook_refuses_missing_and_wrong_tokens_and_counts_them(tmp_path: Path) -> None:
     registry = CollectorRegistry()
-    settings = WebhookSettings(
-        token=TOKEN,
-        prometheus=PrometheusAPI("http://127.0.0.1:9"),
-        thresholds=Thresholds(),
-        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
-        workflow=None,
-        dry_run=True,
-    )
-    client = TestClient(create_webhook_app(settings, registry))
+    client = TestClient(create_webhook_app(settings(tmp_path), registry))
     assert client.post("/alerts", json={"alerts": []}).status_code == 401
     for header in ("Bearer wrong", "Basic " + TOKEN, "Bearer " + TOKEN[:-1]):
         answer = client.post("/alerts", json={"alerts": []}, headers={"Authorization": header})
@@ -107,15 +111,7 @@ def test_the_webhook_refuses_missing_and_wrong_tokens_and_counts_them(tmp_path: 
 
 
 def test_when_prometheus_is_down_the_webhook_asks_alertmanager_to_retry(tmp_path: Path) -> None:
-    settings = WebhookSettings(
-        token=TOKEN,
-        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
-        thresholds=Thresholds(),
-        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
-        workflow=None,
-        dry_run=True,
-    )
-    client = TestClient(create_webhook_app(settings, CollectorRegistry()))
+    client = TestClient(create_webhook_app(settings(tmp_path), CollectorRegistry()))
     answer = client.post(
         "/alerts",
         json={"alerts": [alert("ModelR2Low", user_id="user07")]},
@@ -128,15 +124,7 @@ def test_when_prometheus_is_down_the_webhook_asks_alertmanager_to_retry(tmp_path
 def test_every_delivered_alert_is_logged_as_one_json_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = WebhookSettings(
-        token=TOKEN,
-        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
-        thresholds=Thresholds(),
-        cooldown=Cooldown(tmp_path / "cooldown.json", 60),
-        workflow=None,
-        dry_run=True,
-    )
-    client = TestClient(create_webhook_app(settings, CollectorRegistry()))
+    client = TestClient(create_webhook_app(settings(tmp_path), CollectorRegistry()))
     sent = alert("ModelLatencyHigh", user_id="user07", variant="canary")
     with caplog.at_level("INFO", logger="modelmon.ops.webhook"):
         answer = client.post(
