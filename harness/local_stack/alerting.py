@@ -4,16 +4,20 @@ The Prometheus Operator merges each AlertmanagerConfig into the Alertmanager's c
 a route under the top one, with a `namespace="<its namespace>"` matcher added, and receivers
 renamed `<namespace>/<name>/<receiver>`; child routes (`routes`, with their matchers and
 `continue`) are kept in order under it. This module writes the same tree for the objects the
-chart rendered. Integrations that need a Kubernetes Secret (Slack's URL, a webhook's URL or
-credentials) cannot be resolved here: they are left out, and the stack says so in its log. Their
-receiver stays, without integrations, so that every route still names a receiver and the rest
-of the tree delivers as it would in a cluster.
+chart rendered. A webhook's bearer token (`httpConfig.authorization.credentials`) comes from
+the Secrets the stack was given, written to a file Alertmanager reads; a webhook URL that names
+a Service of the release goes to that Service's local address. Integrations that need any other
+Secret (Slack's URL, a webhook's URL), or a Secret the stack was not given, are left out, and
+the stack says so in its log. Their receiver stays, without integrations, so that every route
+still names a receiver and the rest of the tree delivers as it would in a cluster.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,7 @@ import requests
 import yaml
 
 from local_stack.manifests import Manifest, of_kind
-from local_stack.pods import LOOPBACK
+from local_stack.pods import LOOPBACK, map_services
 from local_stack.processes import ManagedProcess, Supervisor
 from local_stack.toolchain import require
 
@@ -53,7 +57,58 @@ def _secret_references(value: Any, path: str = "httpConfig") -> list[str]:
     return found
 
 
-def _receiver(prefix: str, spec: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Resolver:
+    """What a cluster would resolve for Alertmanager: Secrets and the release's Services."""
+
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    secrets_dir: Path | None = None
+    services: Mapping[str, str] = field(default_factory=dict)
+
+    def bearer_file(self, reference: dict[str, Any]) -> Path | None:
+        """The Secret key's value written to a file Alertmanager reads; None if not given."""
+        value = self.secrets.get(reference.get("name", ""), {}).get(reference.get("key", ""))
+        if value is None or self.secrets_dir is None:
+            return None
+        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.secrets_dir / f"{reference['name']}.{reference['key']}"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value)
+        return path
+
+
+def _http_config(
+    name: str, url: str, http_config: dict[str, Any] | None, resolver: Resolver
+) -> dict[str, Any] | None:
+    """The webhook's http_config, or None when it needs what the stack cannot give."""
+    config = dict(http_config or {})
+    authorization = config.pop("authorization", None)
+    references = _secret_references(config)
+    if authorization:
+        credentials = authorization.get("credentials")
+        token_file = resolver.bearer_file(credentials) if credentials else None
+        if credentials and token_file is None:
+            references.append("httpConfig.authorization.credentials")
+    if references:
+        log.warning(
+            "%s: webhook %s left out (%s in a Secret the stack was not given)",
+            name,
+            url,
+            ", ".join(references),
+        )
+        return None
+    if not authorization:
+        return {}
+    return {
+        "authorization": {
+            "type": authorization.get("type", "Bearer"),
+            "credentials_file": str(token_file),
+        }
+    }
+
+
+def _receiver(prefix: str, spec: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
     name = f"{prefix}/{spec['name']}"
     receiver: dict[str, Any] = {"name": name}
     webhooks = []
@@ -61,18 +116,16 @@ def _receiver(prefix: str, spec: dict[str, Any]) -> dict[str, Any]:
         if "url" not in webhook:
             log.warning("%s: webhook with a urlSecret left out (no Secrets here)", name)
             continue
-        references = _secret_references(webhook.get("httpConfig"))
-        if references:
-            log.warning(
-                "%s: webhook %s left out (%s in a Secret; no Secrets here)",
-                name,
-                webhook["url"],
-                ", ".join(references),
-            )
+        http_config = _http_config(name, webhook["url"], webhook.get("httpConfig"), resolver)
+        if http_config is None:
             continue
-        webhooks.append(
-            {"url": webhook["url"], "send_resolved": bool(webhook.get("sendResolved", True))}
-        )
+        local: dict[str, Any] = {
+            "url": map_services(webhook["url"], resolver.services),
+            "send_resolved": bool(webhook.get("sendResolved", True)),
+        }
+        if http_config:
+            local["http_config"] = http_config
+        webhooks.append(local)
     if webhooks:
         receiver["webhook_configs"] = webhooks
     if spec.get("slackConfigs"):
@@ -105,13 +158,14 @@ def _route(prefix: str, spec: dict[str, Any], namespace: str | None = None) -> d
     return route
 
 
-def config_from(objects: Sequence[Manifest]) -> dict[str, Any]:
+def config_from(objects: Sequence[Manifest], resolver: Resolver | None = None) -> dict[str, Any]:
+    resolver = resolver or Resolver()
     routes, receivers = [], [{"name": NULL_RECEIVER}]
     for config in of_kind(objects, "AlertmanagerConfig"):
         namespace = config["metadata"].get("namespace", "default")
         prefix = f"{namespace}/{config['metadata']['name']}"
         spec = config["spec"]
-        receivers += [_receiver(prefix, r) for r in spec.get("receivers") or ()]
+        receivers += [_receiver(prefix, r, resolver) for r in spec.get("receivers") or ()]
         if "route" in spec:
             routes.append(_route(prefix, spec["route"], namespace))
     return {

@@ -28,6 +28,8 @@ class Container:
     ports: Mapping[str, int]
     readiness: Probe | None
     mounts: Mapping[str, str] = field(default_factory=dict)  # mountPath -> volume name
+    # env variables from secretKeyRef: (variable, Secret, key, optional)
+    secret_env: tuple[tuple[str, str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Workload:
     pod_labels: Mapping[str, str]
     containers: tuple[Container, ...]
     config_map_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> ConfigMap
+    secret_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> Secret
+    empty_dir_volumes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,24 @@ def _probe(spec: Manifest | None) -> Probe | None:
 
 def _container(spec: Manifest, owner: str) -> Container:
     env: list[tuple[str, str]] = []
+    secret_env: list[tuple[str, str, str, bool]] = []
     for variable in spec.get("env") or ():
+        reference = (variable.get("valueFrom") or {}).get("secretKeyRef")
+        if reference:
+            secret_env.append(
+                (
+                    variable["name"],
+                    reference["name"],
+                    reference["key"],
+                    bool(reference.get("optional", False)),
+                )
+            )
+            continue
         if "value" not in variable:
             raise ManifestError(
-                f"{owner}: env {variable['name']} uses valueFrom, which the local stack cannot "
-                "resolve; give it a literal value in the local values file"
+                f"{owner}: env {variable['name']} uses a valueFrom other than secretKeyRef, "
+                "which the local stack cannot resolve; give it a literal value in the local "
+                "values file"
             )
         env.append((variable["name"], str(variable["value"])))
     if not spec.get("command"):
@@ -140,6 +157,7 @@ def _container(spec: Manifest, owner: str) -> Container:
         ports=ports,
         readiness=_probe(spec.get("readinessProbe")),
         mounts={m["mountPath"]: m["name"] for m in spec.get("volumeMounts") or ()},
+        secret_env=tuple(secret_env),
     )
 
 
@@ -166,6 +184,14 @@ def workloads(objects: Iterable[Manifest]) -> list[Workload]:
                     for v in pod["spec"].get("volumes") or ()
                     if "configMap" in v
                 },
+                secret_volumes={
+                    v["name"]: v["secret"]["secretName"]
+                    for v in pod["spec"].get("volumes") or ()
+                    if "secret" in v
+                },
+                empty_dir_volumes=frozenset(
+                    v["name"] for v in pod["spec"].get("volumes") or () if "emptyDir" in v
+                ),
             )
         )
     return result

@@ -140,7 +140,8 @@ def service_addresses(services: Sequence[Service], pods: Sequence[LocalPod]) -> 
     return addresses
 
 
-def _map_services(value: str, addresses: Mapping[str, str]) -> str:
+def map_services(value: str, addresses: Mapping[str, str]) -> str:
+    """URLs that name a Service of the release (any DNS spelling) → its local address."""
     for name in sorted(addresses, key=len, reverse=True):
         value = re.sub(rf"(?<=//){re.escape(name)}(?![\w.-])", addresses[name], value)
     return value
@@ -157,6 +158,49 @@ class PodRuntime:
     config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     config_map_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     services: Mapping[str, str] = field(default_factory=dict)
+    # Secrets the user gives the stack (name -> key -> value): the chart never holds them.
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    secret_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    empty_dir_volumes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def mount_empty_dirs(self, pod: LocalPod) -> dict[str, Path]:
+        """A folder of the pod's own for each emptyDir, kept while the pod lives (across
+        restarts of its process), so nothing lands in the machine's shared /tmp."""
+        volumes = self.empty_dir_volumes.get(pod.workload, frozenset())
+        mounted: dict[str, Path] = {}
+        for mount_path, volume in pod.container.mounts.items():
+            if volume not in volumes:
+                continue
+            if self.mounts_dir is None:
+                raise ManifestError(f"pod {pod.name} mounts an emptyDir but no mounts_dir is set")
+            folder = self.mounts_dir / pod.name / volume
+            folder.mkdir(parents=True, exist_ok=True)
+            mounted[mount_path] = folder
+        return mounted
+
+    def secret(self, pod: LocalPod, name: str) -> Mapping[str, str]:
+        if name not in self.secrets:
+            raise ManifestError(
+                f"pod {pod.name} needs Secret {name}, which the local stack was not given "
+                "(StackOptions.secrets): a cluster would not start it either"
+            )
+        return self.secrets[name]
+
+    def mount_secrets(self, pod: LocalPod) -> dict[str, Path]:
+        """Writes the pod's Secret volumes to disk, readable by this user only."""
+        volumes = self.secret_volumes.get(pod.workload, {})
+        mounted: dict[str, Path] = {}
+        for mount_path, volume in pod.container.mounts.items():
+            if volume not in volumes:
+                continue
+            if self.mounts_dir is None:
+                raise ManifestError(f"pod {pod.name} mounts a Secret but no mounts_dir is set")
+            folder = self.mounts_dir / pod.name / volume
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for key, text in self.secret(pod, volumes[volume]).items():
+                write_atomically(folder / key, text, mode=0o600)
+            mounted[mount_path] = folder
+        return mounted
 
     def mount_config_maps(self, pod: LocalPod) -> dict[str, Path]:
         """Writes the pod's ConfigMap volumes to disk; mount path → local folder."""
@@ -193,8 +237,20 @@ class PodRuntime:
                 f"pod {pod.name}: container port {sorted(unmapped)[0]} is not passed as --port "
                 "or a *PORT env variable, so it cannot be moved to a free local port"
             )
-        path_map = {**self.path_map, **self.mount_config_maps(pod)}
-        argv = [_map_services(_map_path(part, path_map), self.services) for part in command + args]
+        path_map = {
+            **self.path_map,
+            **self.mount_config_maps(pod),
+            **self.mount_secrets(pod),
+            **self.mount_empty_dirs(pod),
+        }
+        for variable, secret, key, optional in pod.container.secret_env:
+            if optional and secret not in self.secrets:
+                continue
+            data = self.secret(pod, secret)
+            if key not in data:
+                raise ManifestError(f"pod {pod.name}: Secret {secret} has no key {key}")
+            declared[variable] = data[key]
+        argv = [map_services(_map_path(part, path_map), self.services) for part in command + args]
         argv[0] = self._resolve(argv[0])
         search_path = os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")])
         env = {
@@ -203,7 +259,7 @@ class PodRuntime:
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             **self.pod_env,
             **{
-                name: _map_services(_map_path(value, path_map), self.services)
+                name: map_services(_map_path(value, path_map), self.services)
                 for name, value in declared.items()
             },
         }
@@ -226,10 +282,12 @@ class PodRuntime:
         pod.process = supervisor.start(pod.name, argv, env)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """As the kubelet updates a projected ConfigMap: readers see the old file or the new one."""
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    """As the kubelet updates a projected volume: readers see the old file or the new one."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
     os.replace(partial, path)
 
 

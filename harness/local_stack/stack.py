@@ -45,6 +45,9 @@ class StackOptions:
     workdir: Path | None = None
     ready_timeout: float = 60.0
     evaluation_interval: str = "2s"
+    # Secrets a cluster would hold (name -> key -> value), for pods and Alertmanager that need
+    # them; the chart only names them.
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class LocalStack:
@@ -124,6 +127,9 @@ class LocalStack:
             config_maps=manifests.config_maps(self.objects),
             config_map_volumes={w.name: w.config_map_volumes for w in workloads},
             services=service_addresses(manifests.services(self.objects), self.pods),
+            secrets=self.options.secrets,
+            secret_volumes={w.name: w.secret_volumes for w in workloads},
+            empty_dir_volumes={w.name: w.empty_dir_volumes for w in workloads},
         )
         for pod in self.pods:
             self.runtime.start(pod, self.supervisor)
@@ -132,8 +138,13 @@ class LocalStack:
 
     def _start_alertmanager(self) -> str:
         port = free_port()
+        resolver = alerting.Resolver(
+            secrets=self.options.secrets,
+            secrets_dir=self.workdir / "alertmanager-secrets",
+            services=self.runtime.services,
+        )
         process = alerting.start(
-            self.supervisor, alerting.config_from(self.objects), self.workdir, port
+            self.supervisor, alerting.config_from(self.objects, resolver), self.workdir, port
         )
         self.alertmanager_url = f"http://127.0.0.1:{port}"
 

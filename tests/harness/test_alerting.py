@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from local_stack import alerting, chart
+from local_stack import alerting, chart, manifests
 from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
 from local_stack.stack import DEFAULT_VALUES
@@ -245,3 +245,32 @@ def test_a_running_alertmanager_still_delivers_quality_alerts_to_the_normal_rece
         )
     finally:
         supervisor.stop_all()
+
+
+def test_a_given_secret_becomes_a_credentials_file_and_the_service_url_a_local_one(
+    umbrella_copy, receiver, tmp_path
+):
+    objects = render(umbrella_copy, receiver.url, WITH_RETRAIN)
+    [webhook_url] = [
+        c["url"]
+        for config in manifests.of_kind(objects, "AlertmanagerConfig")
+        for r in config["spec"]["receivers"]
+        for c in r.get("webhookConfigs", [])
+        if "retrain" in c["url"]
+    ]
+    host_port = webhook_url.split("//")[1].split("/")[0]
+    resolver = alerting.Resolver(
+        secrets={"retrain-webhook-token": {"token": "t" * 32}},
+        secrets_dir=tmp_path / "secrets",
+        services={host_port: "127.0.0.1:40123"},
+    )
+    config = alerting.config_from(objects, resolver)
+    [retrain] = [r for r in config["receivers"] if r["name"] == RETRAIN]
+    [webhook] = retrain["webhook_configs"]
+    assert webhook["url"] == "http://127.0.0.1:40123/alerts"
+    assert webhook["send_resolved"] is False
+    credentials = Path(webhook["http_config"]["authorization"]["credentials_file"])
+    assert webhook["http_config"]["authorization"]["type"] == "Bearer"
+    assert credentials.read_text() == "t" * 32
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    assert "t" * 32 not in json.dumps(config)

@@ -61,3 +61,55 @@ def test_image_paths_are_rewritten_to_the_local_folder():
 def test_variable_references_expand_like_kubernetes():
     assert expand_references("--user=$(USER_ID)", {"USER_ID": "u7"}) == "--user=u7"
     assert expand_references("$(MISSING)", {}) == "$(MISSING)"
+
+
+def test_secrets_given_to_the_stack_fill_env_and_volumes_and_an_empty_dir_is_the_pods_own(
+    tmp_path,
+):
+    container = Container(
+        name="app",
+        command=("python3",),
+        args=("--port=8080", "--token-file=/etc/app/token", "--state=/tmp/state.json"),
+        env=(),
+        ports={"http": 8080},
+        readiness=None,
+        mounts={"/etc/app": "token", "/tmp": "tmp"},
+        secret_env=(("API_KEY_VALUE", "api", "key", False), ("EXTRA", "absent", "k", True)),
+    )
+    web = Workload(
+        "web",
+        "ns",
+        1,
+        {},
+        (container,),
+        secret_volumes={"token": "webhook"},
+        empty_dir_volumes=frozenset({"tmp"}),
+    )
+    runtime = PodRuntime(
+        bin_dirs=[Path("/usr/bin")],
+        path_map={},
+        pod_env={},
+        mounts_dir=tmp_path,
+        secrets={"api": {"key": "from-the-secret"}, "webhook": {"token": "t" * 32}},
+        secret_volumes={"web": web.secret_volumes},
+        empty_dir_volumes={"web": web.empty_dir_volumes},
+    )
+    [pod] = plan_pods(web)
+    argv, env = runtime.argv_and_env(pod)
+    assert env["API_KEY_VALUE"] == "from-the-secret"
+    assert "EXTRA" not in env  # optional, and not given
+    token_file = Path(argv[2].partition("=")[2])
+    assert token_file == tmp_path / "web-0" / "token" / "token"
+    assert token_file.read_text() == "t" * 32
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert argv[3] == f"--state={tmp_path / 'web-0' / 'tmp'}/state.json"
+
+    without = PodRuntime(
+        bin_dirs=[Path("/usr/bin")],
+        path_map={},
+        pod_env={},
+        mounts_dir=tmp_path,
+        secret_volumes={"web": web.secret_volumes},
+    )
+    with pytest.raises(ManifestError, match="needs Secret webhook, which the local stack"):
+        without.argv_and_env(pod)

@@ -7,17 +7,39 @@ from pathlib import Path
 
 import pytest
 
+from local_stack.pods import free_port
 from local_stack.processes import wait_until
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions
-from opstool import RELEASE, GitHubRecorder
+from opstool import RELEASE, STACK_GITHUB_TOKEN, STACK_WEBHOOK_TOKEN, GitHubRecorder
 
 OPS_VALUES = Path(__file__).with_name("values-ops.yaml")
 
 
 @pytest.fixture(scope="session")
-def ops_stack() -> Iterator[LocalStack]:
+def stack_github() -> Iterator[GitHubRecorder]:
+    """Where the chart's own retrain webhook dispatches to, for the whole session."""
+    recorder = GitHubRecorder()
+    recorder.start()
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture(scope="session")
+def ops_stack(stack_github: GitHubRecorder) -> Iterator[LocalStack]:
+    prometheus_port = free_port()
     options = StackOptions(
-        values_files=(DEFAULT_VALUES, OPS_VALUES), release=RELEASE, namespace="kubeflow-user01"
+        values_files=(DEFAULT_VALUES, OPS_VALUES),
+        set_values={
+            "model-exporter.retrainWebhook.prometheusUrl": f"http://127.0.0.1:{prometheus_port}",
+            "model-exporter.retrainWebhook.githubApiUrl": stack_github.url,
+        },
+        release=RELEASE,
+        namespace="kubeflow-user01",
+        prometheus_port=prometheus_port,
+        secrets={
+            "retrain-webhook-token": {"token": STACK_WEBHOOK_TOKEN},
+            "github-token": {"token": STACK_GITHUB_TOKEN},
+        },
     )
     with LocalStack(options) as stack:
         wait_until(stack.targets_healthy, 30, describe="every Prometheus target up")

@@ -4,7 +4,6 @@ to a local recorder in GitHub's place, and the webhook is fed by a real Alertman
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -14,18 +13,22 @@ from typing import Any
 import pytest
 import requests
 
-from local_stack import alerting
-from local_stack.pods import free_port
-from local_stack.processes import Supervisor, wait_until
 from local_stack.stack import LocalStack
 from modelmon.ops.rows import Rows
-from opstool import USER, GitHubRecorder, Ran, run_ops
-from support import eventually, only_value, parse_samples, start_serve_webhook
+from opstool import (
+    STACK_GITHUB_TOKEN,
+    STACK_WEBHOOK_TOKEN,
+    USER,
+    GitHubRecorder,
+    Ran,
+    run_ops,
+)
+from support import eventually, only_value, parse_samples
 from traffic import Traffic, predictions_with_feedback
 
 TOKEN = "ghp_" + "t" * 36  # a made-up token: the tests check it never shows up in output
-WEBHOOK_TOKEN = "w" * 32
 MAE_ALERT = "ModelPerformanceDegraded"
+WEBHOOK_POD = "ops-model-exporter-retrain-webhook-0"
 DISPATCH_PATH = "/repos/acme/models/actions/workflows/retrain-model.yaml/dispatches"
 
 
@@ -56,8 +59,8 @@ def simulate_drift(stack: LocalStack, router_url: str, duration: str, *which: st
     )
 
 
-def test_high_drift_raises_the_real_error_and_fires_the_mae_alert(
-    ops_stack: LocalStack, router_url: str
+def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retrain(
+    ops_stack: LocalStack, router_url: str, stack_github: GitHubRecorder
 ) -> None:
     # the simulator runs for 40 s; the alert needs 20 s of window and 10 s of `for`
     seen: list[str] = []
@@ -85,6 +88,26 @@ def test_high_drift_raises_the_real_error_and_fires_the_mae_alert(
     assert float(r2) < 0.75, ran.stdout  # and of ModelR2Low
     assert re.search(rf"{MAE_ALERT}\s+condition MET", ran.stdout), ran.stdout
     assert "pending" in seen or "firing" in seen
+
+    # The chart's AlertmanagerConfig sends the quality alert to the chart's retrain webhook with
+    # the bearer token from its Secret; the webhook reads Prometheus and dispatches, once.
+    webhook = ops_stack.pod(WEBHOOK_POD)
+    [dispatch] = eventually(
+        lambda: list(stack_github.requests),
+        bool,
+        30,
+        "a dispatch from the chart's retrain webhook",
+        logs=lambda: webhook.process.log_tail(20) if webhook.process else "",
+    )
+    assert dispatch.path == DISPATCH_PATH
+    assert dispatch.headers["Authorization"] == f"Bearer {STACK_GITHUB_TOKEN}"
+    assert dispatch.body["inputs"]["user_id"] == USER
+    assert float(dispatch.body["inputs"]["drift_score"]) >= 0  # MAE decided it, drift lags
+    assert webhook.process is not None
+    log = webhook.process.log_tail(200)
+    assert f'"alertname": "{MAE_ALERT}"' in log  # the webhook logged what it was sent
+    assert STACK_GITHUB_TOKEN not in log
+    assert STACK_WEBHOOK_TOKEN not in log
 
 
 @pytest.fixture(scope="class")
@@ -176,78 +199,25 @@ class TestRetrainWhileDrifted:
         assert TOKEN not in ran.stdout + ran.stderr
         assert not (tmp_path / "cooldown.json").exists()
 
-    def test_alertmanager_delivers_to_the_webhook_which_dispatches_and_refuses_bad_tokens(
-        self, ops_stack: LocalStack, github: GitHubRecorder, tmp_path: Path
+    def test_the_charts_webhook_refuses_missing_and_wrong_tokens_and_counts_them(
+        self, ops_stack: LocalStack
     ) -> None:
-        supervisor = Supervisor(tmp_path / "logs")
-        token_file = tmp_path / "webhook-token"
-        token_file.write_text(WEBHOOK_TOKEN)
-        am_port = free_port()
-        try:
-            webhook, url = start_serve_webhook(
-                supervisor,
-                token_file,
-                ops_stack.prometheus.url,
-                "--no-dry-run",
-                env={**os.environ, **github_env(github, tmp_path / "cooldown.json")},
-            )
-            assert requests.post(f"{url}/alerts", json={}, timeout=5).status_code == 401
-            wrong = {"Authorization": "Bearer not-the-token"}
-            assert (
-                requests.post(f"{url}/alerts", json={}, headers=wrong, timeout=5).status_code == 401
-            )
-
-            config = {
-                "route": {"receiver": "retrain", "group_wait": "1s", "group_by": ["alertname"]},
-                "receivers": [
-                    {
-                        "name": "retrain",
-                        "webhook_configs": [
-                            {
-                                "url": f"{url}/alerts",
-                                "send_resolved": False,
-                                "http_config": {
-                                    "authorization": {"credentials_file": str(token_file)}
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-            alerting.start(supervisor, config, tmp_path, am_port)
-            am_url = f"http://127.0.0.1:{am_port}"
-            wait_until(lambda: alerting.ready(am_url), 30, describe="Alertmanager ready")
-            alert = {
-                "labels": {
-                    "alertname": MAE_ALERT,
-                    "user_id": USER,
-                    "namespace": "kubeflow-user01",
-                    "severity": "warning",
-                }
-            }
-            requests.post(f"{am_url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
-            eventually(
-                lambda: list(github.requests),
-                bool,
-                30,
-                "a dispatch from the webhook",
-                logs=webhook.log_tail,
-            )
-            [request] = github.requests
-            assert request.path == DISPATCH_PATH
-            assert request.body["inputs"]["user_id"] == USER
-
-            samples = parse_samples(requests.get(f"{url}/metrics", timeout=5).text)
-            rejected = "modelmon_ops_webhook_rejected_total"
-            assert only_value(samples, rejected, reason="missing_token") == 1
-            assert only_value(samples, rejected, reason="bad_token") == 1
-            assert (
-                only_value(samples, "modelmon_ops_retrain_decisions_total", action="triggered") == 1
-            )
-            assert WEBHOOK_TOKEN not in webhook.log_tail()
-            assert TOKEN not in webhook.log_tail()
-        finally:
-            supervisor.stop_all()
+        url = ops_stack.pod(WEBHOOK_POD).url("http")
+        assert requests.post(f"{url}/alerts", json={}, timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert requests.post(f"{url}/alerts", json={}, headers=wrong, timeout=5).status_code == 401
+        right = {"Authorization": f"Bearer {STACK_WEBHOOK_TOKEN}"}
+        answer = requests.post(f"{url}/alerts", json={"alerts": []}, headers=right, timeout=5)
+        assert answer.status_code == 200
+        samples = parse_samples(requests.get(f"{url}/metrics", timeout=5).text)
+        rejected = "modelmon_ops_webhook_rejected_total"
+        assert only_value(samples, rejected, reason="missing_token") >= 1
+        assert only_value(samples, rejected, reason="bad_token") >= 1
+        # the drift test's dispatch, and every later alert stopped by the cooldown
+        decisions = "modelmon_ops_retrain_decisions_total"
+        assert only_value(samples, decisions, action="triggered") == 1
+        in_prometheus = ops_stack.prometheus.query(f"sum({rejected})")
+        assert in_prometheus, "the ServiceMonitor scrapes the webhook too"
 
 
 def test_reset_sends_undrifted_traffic_and_the_mae_alert_resolves(

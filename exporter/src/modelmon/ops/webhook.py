@@ -6,11 +6,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -92,6 +94,7 @@ def _summary(alert: Any) -> dict[str, Any]:
 def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -> Starlette:
     metrics = WebhookMetrics(registry)
     expected = settings.token.encode()
+    decision_lock = threading.Lock()
 
     def refused(reason: str) -> Response:
         metrics.rejected.labels(reason).inc()
@@ -117,29 +120,39 @@ def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -
         for alert in payload["alerts"]:
             # one JSON line per alert: what Alertmanager delivered, for operators and the e2e tier
             log.info("alert %s", json.dumps(_summary(alert), sort_keys=True))
-        decisions = []
-        for user, namespace in users:
-            try:
-                quality = read_quality(settings.prometheus, Scope(user, namespace))
-                outcome = act(
-                    decide(quality, settings.thresholds),
-                    user,
-                    workflow=settings.workflow,
-                    cooldown=settings.cooldown,
-                    dry_run=settings.dry_run,
-                    force=False,
-                )
-            except OpsError as exc:
-                metrics.decisions.labels("failed").inc()
-                log.error("%s: %s", user, exc)
-                # 503 makes Alertmanager retry the notification
-                return JSONResponse({"error": f"{user}: {exc}"}, status_code=503)
-            metrics.decisions.labels(outcome.action).inc()
-            log.info("%s: %s", user, outcome.message)
-            decisions.append(
-                {"user_id": user, "action": outcome.action, "message": outcome.message}
-            )
+        try:
+            decisions = await run_in_threadpool(decide_all, users)
+        except OpsError as exc:
+            # 503 makes Alertmanager retry the notification
+            return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"decisions": decisions})
+
+    def decide_all(users: list[tuple[str, str | None]]) -> list[dict[str, str]]:
+        """Off the event loop (Prometheus and GitHub calls block), one notification at a time,
+        so two alerts for one user cannot both pass the cooldown."""
+        decisions = []
+        with decision_lock:
+            for user, namespace in users:
+                try:
+                    quality = read_quality(settings.prometheus, Scope(user, namespace))
+                    outcome = act(
+                        decide(quality, settings.thresholds),
+                        user,
+                        workflow=settings.workflow,
+                        cooldown=settings.cooldown,
+                        dry_run=settings.dry_run,
+                        force=False,
+                    )
+                except OpsError as exc:
+                    metrics.decisions.labels("failed").inc()
+                    log.error("%s: %s", user, exc)
+                    raise OpsError(f"{user}: {exc}") from exc
+                metrics.decisions.labels(outcome.action).inc()
+                log.info("%s: %s", user, outcome.message)
+                decisions.append(
+                    {"user_id": user, "action": outcome.action, "message": outcome.message}
+                )
+        return decisions
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
