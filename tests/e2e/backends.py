@@ -179,10 +179,24 @@ class LocalBackend(Backend):
 
     def logs(self, *parts: str) -> str:
         names = {self.pod(p) if p in PARTS else p for p in parts}
-        return "\n".join(
+        tails = [
             f"--- {p.name} ---\n{p.log_tail(15)}"
             for p in self.stack.supervisor.processes
             if not names or p.name in names
+        ]
+        if not parts or "alertmanager" in parts:
+            tails.append(f"--- Alertmanager's alerts ---\n{self._alertmanager_alerts()}")
+        return "\n".join(tails)
+
+    def _alertmanager_alerts(self) -> str:
+        try:
+            alerts = requests.get(f"{self.stack.alertmanager_url}/api/v2/alerts", timeout=5).json()
+        except (requests.RequestException, ValueError) as exc:
+            return f"(unreadable: {exc})"
+        return "\n".join(
+            f"{a['labels'].get('alertname')} {a['labels'].get('variant', '')} "
+            f"{a['status']['state']} startsAt={a['startsAt']} endsAt={a['endsAt']}"
+            for a in alerts
         )
 
     def dashboards(self) -> dict[str, dict[str, Any]]:
