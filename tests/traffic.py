@@ -9,7 +9,7 @@ from types import TracebackType
 
 import requests
 
-from modelmon.ops.rows import Rows
+from modelmon.ops.rows import Rows, bad_row
 
 __all__ = ["Rows", "Traffic", "bad_inputs", "predictions_with_feedback"]
 
@@ -62,7 +62,7 @@ def predictions_with_feedback(url: str, rows: Rows) -> Callable[[requests.Sessio
 
 def bad_inputs(url: str) -> Callable[[requests.Session], None]:
     def send(session: requests.Session) -> None:
-        response = session.post(f"{url}/predict", json={"features": {"x1": "oops"}}, timeout=10)
+        response = session.post(f"{url}/predict", json=bad_row(), timeout=10)
         assert response.status_code == 422, response.text
 
     return send

@@ -15,7 +15,6 @@ still names a receiver and the rest of the tree delivers as it would in a cluste
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import requests
 import yaml
 
 from local_stack.manifests import Manifest, of_kind
-from local_stack.pods import LOOPBACK, map_services
+from local_stack.pods import LOOPBACK, map_services, write_atomically
 from local_stack.processes import ManagedProcess, Supervisor
 from local_stack.toolchain import require
 
@@ -72,9 +71,7 @@ class Resolver:
             return None
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.secrets_dir / f"{reference['name']}.{reference['key']}"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(value)
+        write_atomically(path, value, mode=0o600)
         return path
 
 

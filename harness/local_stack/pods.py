@@ -163,21 +163,6 @@ class PodRuntime:
     secret_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     empty_dir_volumes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
-    def mount_empty_dirs(self, pod: LocalPod) -> dict[str, Path]:
-        """A folder of the pod's own for each emptyDir, kept while the pod lives (across
-        restarts of its process), so nothing lands in the machine's shared /tmp."""
-        volumes = self.empty_dir_volumes.get(pod.workload, frozenset())
-        mounted: dict[str, Path] = {}
-        for mount_path, volume in pod.container.mounts.items():
-            if volume not in volumes:
-                continue
-            if self.mounts_dir is None:
-                raise ManifestError(f"pod {pod.name} mounts an emptyDir but no mounts_dir is set")
-            folder = self.mounts_dir / pod.name / volume
-            folder.mkdir(parents=True, exist_ok=True)
-            mounted[mount_path] = folder
-        return mounted
-
     def secret(self, pod: LocalPod, name: str) -> Mapping[str, str]:
         if name not in self.secrets:
             raise ManifestError(
@@ -186,38 +171,38 @@ class PodRuntime:
             )
         return self.secrets[name]
 
-    def mount_secrets(self, pod: LocalPod) -> dict[str, Path]:
-        """Writes the pod's Secret volumes to disk, readable by this user only."""
-        volumes = self.secret_volumes.get(pod.workload, {})
-        mounted: dict[str, Path] = {}
-        for mount_path, volume in pod.container.mounts.items():
-            if volume not in volumes:
-                continue
-            if self.mounts_dir is None:
-                raise ManifestError(f"pod {pod.name} mounts a Secret but no mounts_dir is set")
-            folder = self.mounts_dir / pod.name / volume
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for key, text in self.secret(pod, volumes[volume]).items():
-                write_atomically(folder / key, text, mode=0o600)
-            mounted[mount_path] = folder
-        return mounted
+    def _volume_files(self, pod: LocalPod, volume: str) -> tuple[str, Mapping[str, str]] | None:
+        """(kind, files) of one of the pod's volumes, or None when it is not one we project."""
+        config_map = self.config_map_volumes.get(pod.workload, {}).get(volume)
+        if config_map is not None:
+            if config_map not in self.config_maps:
+                raise ManifestError(f"pod {pod.name}: ConfigMap {config_map} is not in the release")
+            return "ConfigMap", self.config_maps[config_map]
+        secret = self.secret_volumes.get(pod.workload, {}).get(volume)
+        if secret is not None:
+            return "Secret", self.secret(pod, secret)
+        if volume in self.empty_dir_volumes.get(pod.workload, frozenset()):
+            # a folder of the pod's own, kept across restarts of its process, so nothing lands
+            # in the machine's shared /tmp
+            return "emptyDir", {}
+        return None
 
-    def mount_config_maps(self, pod: LocalPod) -> dict[str, Path]:
-        """Writes the pod's ConfigMap volumes to disk; mount path → local folder."""
-        volumes = self.config_map_volumes.get(pod.workload, {})
+    def mount_volumes(self, pod: LocalPod) -> dict[str, Path]:
+        """Writes the pod's ConfigMap and Secret volumes (Secrets readable by this user only)
+        and makes its emptyDirs, under mounts_dir; mount path → local folder."""
         mounted: dict[str, Path] = {}
         for mount_path, volume in pod.container.mounts.items():
-            if volume not in volumes:
+            found = self._volume_files(pod, volume)
+            if found is None:
                 continue
+            kind, files = found
             if self.mounts_dir is None:
-                raise ManifestError(f"pod {pod.name} mounts a ConfigMap but no mounts_dir is set")
-            name = volumes[volume]
-            if name not in self.config_maps:
-                raise ManifestError(f"pod {pod.name}: ConfigMap {name} is not in the release")
+                raise ManifestError(f"pod {pod.name} mounts a {kind} but no mounts_dir is set")
+            private = kind == "Secret"
             folder = self.mounts_dir / pod.name / volume
-            folder.mkdir(parents=True, exist_ok=True)
-            for key, text in self.config_maps[name].items():
-                write_atomically(folder / key, text)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+            for key, text in files.items():
+                write_atomically(folder / key, text, mode=0o600 if private else 0o644)
             mounted[mount_path] = folder
         return mounted
 
@@ -239,9 +224,7 @@ class PodRuntime:
             )
         path_map = {
             **self.path_map,
-            **self.mount_config_maps(pod),
-            **self.mount_secrets(pod),
-            **self.mount_empty_dirs(pod),
+            **self.mount_volumes(pod),
         }
         for variable, secret, key, optional in pod.container.secret_env:
             if optional and secret not in self.secrets:
