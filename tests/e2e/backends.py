@@ -5,8 +5,8 @@ local: `helm template` with values/local.yaml, the rendered Deployments run as p
        rendered rules and ServiceMonitors loaded into a real Prometheus, the rendered
        AlertmanagerConfig into a real Alertmanager whose webhook is a receiver in the test.
 kind:  `helm upgrade --install` of the platform profile (values/kind.yaml) with
-       kube-prometheus-stack; Prometheus, Alertmanager and the model services reached through
-       `kubectl port-forward`; Alertmanager delivers to the chart's own retrain webhook
+       kube-prometheus-stack, rollouts awaited with pytest-helm-charts; Prometheus and the
+       model services reached through `kubectl port-forward`; Alertmanager delivers to the chart's own retrain webhook
        (modelmon-ops serve-webhook, bearer token from a Secret), whose log shows each alert.
 """
 
@@ -20,11 +20,23 @@ import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import pykube
 import pytest
 import requests
+import urllib3
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from pytest_helm_charts.clusters import ExistingCluster
+from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
+from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
+from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
 from local_stack import chart, manifests
 from local_stack.pods import free_port
@@ -37,6 +49,8 @@ from support import WebhookReceiver
 HERE = Path(__file__).parent
 USER = "user01"
 PARTS = ("stable", "canary", "router")
+# kube-prometheus-stack's fullname for the release "monitoring" (it truncates to 26 characters)
+STACK = "monitoring-kube-prometheus"
 Alert = dict[str, Any]
 
 
@@ -232,6 +246,10 @@ def kubectl() -> str:
     return str(beside_helm) if beside_helm.is_file() else "kubectl"
 
 
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
 def reason_to_skip_kind(config: pytest.Config) -> str | None:
     path = kubeconfig(config)
     if path is None:
@@ -240,15 +258,15 @@ def reason_to_skip_kind(config: pytest.Config) -> str | None:
             "a reachable cluster (make test-kind; see README)"
         )
     if shutil.which("kubectl") is None and not (require("helm").parent / "kubectl").is_file():
-        return "kubectl is not installed"
-    probe = subprocess.run(
-        [kubectl(), "--kubeconfig", path, "version", "--request-timeout=5s"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"the cluster in {path} does not answer: {probe.stderr.strip()[:200]}"
+        return "kubectl is not installed (the kind backend port-forwards with it)"
+    try:
+        api = k8s_config.new_client_from_config(path)
+    except (ConfigException, yaml.YAMLError, TypeError, AttributeError) as error:
+        return f"{path} is not a kubeconfig: {one_line(error)}"
+    try:
+        k8s_client.VersionApi(api).get_code(_request_timeout=5)
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+        return f"the cluster in {path} does not answer: {one_line(error)}"
     if chart.stack_chart_source() is None:
         return (
             "kube-prometheus-stack is not vendored: run `helm dependency build "
@@ -258,61 +276,49 @@ def reason_to_skip_kind(config: pytest.Config) -> str | None:
 
 
 class KindBackend(Backend):
+    """The cluster comes from pytest-helm-charts (the `ExistingCluster` its `kube_cluster`
+    fixture yields; that fixture is module-scoped and this backend lives for the session) and
+    its wait helpers; changes and reads go through the Kubernetes client; helm and
+    `kubectl port-forward` run as processes."""
+
     name = "kind"
     release = namespace = "monitoring"
     patience = 3.0
     token_secret = "e2e-webhook-token"  # noqa: S105  # nosec B105 - a Secret's name
     install_timeout = "15m"
+    rollout_timeout = 300
 
     def __init__(self, kube_config: str, workdir: Path) -> None:
         self.kube_config = kube_config
+        self.cluster = ExistingCluster(kube_config)
         self.supervisor = Supervisor(workdir / "logs")
         self.chart = chart.prepare_umbrella(workdir)
         self._forwards: dict[str, str] = {}
+        api = k8s_config.new_client_from_config(kube_config)
+        self.core = k8s_client.CoreV1Api(api)
+        self.apps = k8s_client.AppsV1Api(api)
 
-    def run(self, *argv: str) -> str:
+    @property
+    def kube(self) -> pykube.HTTPClient:
+        assert self.cluster.kube_client is not None, "the cluster is not connected"
+        return self.cluster.kube_client
+
+    def helm(self, *args: str) -> str:
         result = subprocess.run(
-            [*argv],
+            [str(require("helm")), *args],
             capture_output=True,
             text=True,
             check=False,
             env={**os.environ, "KUBECONFIG": self.kube_config},
         )
         if result.returncode != 0:
-            raise AssertionError(f"{' '.join(argv[:4])}: {result.stderr.strip()}")
+            raise AssertionError(f"helm {' '.join(args[:2])}: {result.stderr.strip()}")
         return result.stdout
 
-    def kubectl(self, *args: str) -> str:
-        return self.run(kubectl(), "-n", self.namespace, *args)
-
-    def helm(self, *args: str) -> str:
-        return self.run(str(require("helm")), *args)
-
     def start(self) -> None:
-        manifest = self.run(
-            kubectl(),
-            "create",
-            "namespace",
-            self.namespace,
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        )
-        self._apply(manifest)
-        token = self.run(
-            kubectl(),
-            "-n",
-            self.namespace,
-            "create",
-            "secret",
-            "generic",
-            self.token_secret,
-            f"--from-literal=token={secrets.token_hex(32)}",
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        )
-        self._apply(token)
+        self.cluster.create()
+        ensure_namespace_exists(self.kube, self.namespace)
+        self._create_token_secret()
         values = [HERE.parent.parent / "values" / "kind.yaml", HERE / "values-kind-e2e.yaml"]
         self.helm(
             "upgrade",
@@ -326,24 +332,35 @@ class KindBackend(Backend):
             "--timeout",
             self.install_timeout,
         )
-        self.prometheus = PrometheusClient(
-            self._forward(f"{self.release}-kube-prometheus-prometheus", 9090)
+        wait_for_stateful_sets_to_run(
+            self.kube,
+            [f"prometheus-{STACK}-prometheus", f"alertmanager-{STACK}-alertmanager"],
+            self.namespace,
+            self.rollout_timeout,
+            missing_ok=True,
         )
+        self._wait_for_rollout(*PARTS, "retrain-webhook")
+        self.prometheus = PrometheusClient(self._forward(f"{STACK}-prometheus", 9090))
         wait_until(self.prometheus.ready, 60, describe="Prometheus ready")
 
-    def _apply(self, manifest: str) -> None:
-        subprocess.run(
-            [kubectl(), "apply", "-f", "-"],
-            input=manifest,
-            text=True,
-            capture_output=True,
-            check=True,
-            env={**os.environ, "KUBECONFIG": self.kube_config},
+    def _create_token_secret(self) -> None:
+        """The bearer token Alertmanager and the webhook share; kept if a run left one."""
+        secret = k8s_client.V1Secret(
+            metadata=k8s_client.V1ObjectMeta(name=self.token_secret),
+            string_data={"token": secrets.token_hex(32)},
         )
+        try:
+            self.core.create_namespaced_secret(self.namespace, secret)
+        except ApiException as error:
+            if error.status != HTTPStatus.CONFLICT:
+                raise
 
     def stop(self) -> None:
         self.supervisor.stop_all()
-        self.helm("uninstall", self.release, "-n", self.namespace, "--wait")
+        try:
+            self.helm("uninstall", self.release, "-n", self.namespace, "--wait")
+        finally:
+            self.cluster.destroy()
 
     def _forward(self, service: str, port: int) -> str:
         """http://127.0.0.1:<free port> forwarded to the Service's port."""
@@ -394,8 +411,13 @@ class KindBackend(Backend):
             self._forwards[part] = self._forward(self.service(part), 8080)
         return self._forwards[part]
 
-    def _rollout(self, part: str) -> None:
-        self.kubectl("rollout", "status", f"deploy/{self.service(part)}", "--timeout=300s")
+    def _wait_for_rollout(self, *parts: str) -> None:
+        wait_for_deployments_to_run(
+            self.kube,
+            [self.service(part) for part in parts],
+            self.namespace,
+            self.rollout_timeout,
+        )
 
     def set_weight(self, weight: int) -> None:
         self.upgrade({"model-exporter.canary.weight": str(weight)})
@@ -416,82 +438,100 @@ class KindBackend(Backend):
             "--timeout",
             "5m",
         )
-        for part in PARTS:
-            self._rollout(part)
+        self._wait_for_rollout(*PARTS)
         self._forget_forwards()
+
+    def _scale(self, part: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(
+            self.service(part), self.namespace, {"spec": {"replicas": replicas}}
+        )
 
     @contextmanager
     def exporter_stopped(self, variant: str) -> Iterator[dict[str, str]]:
-        deployment = f"deploy/{self.service(variant)}"
-        self.kubectl("scale", deployment, "--replicas=0")
+        self._scale(variant, 0)
         self._forget_forwards(variant)
         try:
             yield {"service": self.service(variant)}
         finally:
-            self.kubectl("scale", deployment, "--replicas=1")
-            self._rollout(variant)
+            self._scale(variant, 1)
+            self._wait_for_rollout(variant)
 
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
-        selector = f"modelmon.io/variant={variant},app.kubernetes.io/instance={self.release}"
         try:
-            self.kubectl("delete", "pod", "-l", selector, "--grace-period=0", "--force")
+            self.core.delete_collection_namespaced_pod(
+                self.namespace,
+                label_selector=self._selector(variant),
+                grace_period_seconds=0,
+            )
             yield
         finally:
-            self._rollout(variant)
+            self._wait_for_rollout(variant)
             self._forget_forwards(variant)
 
+    def _selector(self, part: str) -> str:
+        """The label selector of the part's Deployment, as the cluster holds it."""
+        deployment = self.apps.read_namespaced_deployment(self.service(part), self.namespace)
+        labels = deployment.spec.selector.match_labels or {}
+        return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+    def _pods(self, part: str) -> list[Any]:
+        listed = self.core.list_namespaced_pod(self.namespace, label_selector=self._selector(part))
+        return list(listed.items)
+
     def router_instance(self) -> str:
-        return self.kubectl(
-            "get",
-            "pod",
-            "-l",
-            f"app.kubernetes.io/component=router,app.kubernetes.io/instance={self.release}",
-            "-o",
-            "jsonpath={.items[*].metadata.uid}/{.items[*].status.containerStatuses[*].restartCount}",
+        return " ".join(
+            f"{pod.metadata.uid}/{status.restart_count}"
+            for pod in self._pods("router")
+            for status in pod.status.container_statuses or []
+        )
+
+    def _log(self, pod: str, container: str | None = None, tail: int = 20) -> str:
+        return str(
+            self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=container, tail_lines=tail
+            )
+        )
+
+    def _part_log(self, part: str, tail: int) -> str:
+        return "\n".join(
+            self._log(pod.metadata.name, tail=tail)
+            for pod in self._pods(part)
+            if pod.status.phase == "Running"
         )
 
     def delivered(self, alertname: str, status: str) -> list[Alert]:
-        text = self.kubectl("logs", f"deploy/{self.service('retrain-webhook')}", "--tail=5000")
-        return alerts_in_webhook_log(text, alertname, status)
+        return alerts_in_webhook_log(self._part_log("retrain-webhook", 5000), alertname, status)
 
     def logs(self, *parts: str) -> str:
-        pods = {
-            "prometheus": ("prometheus-monitoring-kube-prometheus-prometheus-0", "prometheus"),
-            "alertmanager": (
-                "alertmanager-monitoring-kube-prometheus-alertmanager-0",
-                "alertmanager",
-            ),
+        stack_pods = {
+            "prometheus": (f"prometheus-{STACK}-prometheus-0", "prometheus"),
+            "alertmanager": (f"alertmanager-{STACK}-alertmanager-0", "alertmanager"),
         }
         tails = []
         for part in parts or ("prometheus", "alertmanager", *PARTS):
             try:
-                if part in pods:
-                    pod, container = pods[part]
-                    text = self.kubectl("logs", pod, "-c", container, "--tail=20")
+                if part in stack_pods:
+                    text = self._log(*stack_pods[part])
                 else:
-                    text = self.kubectl("logs", f"deploy/{self.service(part)}", "--tail=20")
-            except AssertionError as error:
-                text = str(error)
+                    text = self._part_log(part, 20)
+            except ApiException as error:
+                text = f"(no log: {error.status} {error.reason})"
             tails.append(f"--- {part} ---\n{text}")
         return "\n".join(tails)
 
     def dashboards(self) -> dict[str, dict[str, Any]]:
-        listed = json.loads(
-            self.kubectl(
-                "get",
-                "configmap",
-                "-l",
-                f"grafana_dashboard=1,app.kubernetes.io/name=model-monitoring,"
-                f"app.kubernetes.io/instance={self.release}",
-                "-o",
-                "json",
-            )
+        listed = self.core.list_namespaced_config_map(
+            self.namespace,
+            label_selector=(
+                "grafana_dashboard=1,app.kubernetes.io/name=model-monitoring,"
+                f"app.kubernetes.io/instance={self.release}"
+            ),
         )
         return {
             name: json.loads(text)
-            for item in listed["items"]
-            for name, text in item.get("data", {}).items()
+            for item in listed.items
+            for name, text in (item.data or {}).items()
         }
 
 

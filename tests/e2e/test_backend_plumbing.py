@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from backends import alerts_in_webhook_log, reason_to_skip_kind
 from local_stack.pods import free_port
@@ -51,3 +52,43 @@ def test_without_a_cluster_the_kind_backend_names_the_reason(
     reason = reason_to_skip_kind(pytestconfig)
     assert reason is not None
     assert reason.startswith("no Kubernetes cluster")
+
+
+def kubeconfig_for(server: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": server}}],
+            "users": [{"name": "u", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (kubeconfig_for(f"https://127.0.0.1:{free_port()}"), "does not answer: "),
+        ("clusters: [", "is not a kubeconfig: "),
+        ("just a line of text", "is not a kubeconfig: "),
+    ],
+    ids=["nothing-listening", "broken-yaml", "not-a-mapping"],
+)
+def test_a_kubeconfig_that_leads_nowhere_is_a_reason_on_one_line(
+    pytestconfig: pytest.Config,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: str,
+    reason: str,
+) -> None:
+    if pytestconfig.getoption("kube_config", default=None):
+        pytest.skip("a kubeconfig was given on the command line")
+    path = tmp_path / "kubeconfig"
+    path.write_text(content)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    found = reason_to_skip_kind(pytestconfig)
+    assert found is not None
+    assert f"{path} {reason}" in found
+    assert "\n" not in found
