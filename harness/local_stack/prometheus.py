@@ -95,6 +95,10 @@ class PrometheusClient:
         alerts: list[dict[str, Any]] = self._get("/api/v1/alerts")["alerts"]
         return alerts
 
+    def runtime_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._get("/api/v1/status/runtimeinfo")
+        return info
+
     def reload(self) -> None:
         try:
             response = requests.post(f"{self.url}/-/reload", timeout=self.timeout)

@@ -63,6 +63,7 @@ class LocalStack:
         self.prometheus = prometheus.PrometheusClient("")
         self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
         self.alertmanager_url = ""
+        self._upgrades: dict[str, str] = {}
 
     def __enter__(self) -> LocalStack:
         try:
@@ -89,10 +90,14 @@ class LocalStack:
         ]
 
     def upgrade(self, set_values: Mapping[str, str]) -> list[str]:
-        """`helm upgrade --set ...` on the local stack: pods whose container changed restart
-        (on their ports), ConfigMap files change in place, rules reload. Returns the pods
-        that restarted."""
-        objects = self.render(set_values)
+        """`helm upgrade --reuse-values --set ...` on the local stack: pods whose container
+        changed restart (on their ports), ConfigMap files change in place, and Prometheus
+        reloads when its rule files change, as the operator's config-reloader does (a reload
+        empties Prometheus's list of Alertmanagers for a few seconds; what it sends then is
+        dropped). Returns the pods that restarted."""
+        values = {**self._upgrades, **set_values}
+        objects = self.render(values)
+        self._upgrades = values
         containers = {w.name: w.containers[0] for w in manifests.workloads(objects)}
         restarted = []
         for pod in self.pods:
@@ -107,9 +112,11 @@ class LocalStack:
             if data != manifests.config_maps(self.objects).get(name):
                 for key, text in data.items():
                     self.update_config_map(name, key, text)
+        rules_before = manifests.of_kind(self.objects, "PrometheusRule")
         self.objects = objects
-        self._rule_files()
-        self.prometheus.reload()
+        if manifests.of_kind(objects, "PrometheusRule") != rules_before:
+            self._rule_files()
+            self.prometheus.reload()
         return restarted
 
     def start(self) -> None:
@@ -158,12 +165,17 @@ class LocalStack:
 
     def _rule_files(self) -> list[Path]:
         """Each rendered PrometheusRule as a rule file, as the operator mounts them."""
+        folder = self.workdir / "rules"
+        folder.mkdir(parents=True, exist_ok=True)
         files = []
         for rule in manifests.of_kind(self.objects, "PrometheusRule"):
-            path = self.workdir / "rules" / f"{rule['metadata']['name']}.yaml"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False))
+            path = folder / f"{rule['metadata']['name']}.yaml"
+            write_atomically(
+                path, yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False)
+            )
             files.append(path)
+        for stale in set(folder.glob("*.yaml")) - set(files):
+            stale.unlink()
         return files
 
     def _start_prometheus(self) -> None:

@@ -6,8 +6,9 @@ local: `helm template` with values/local.yaml, the rendered Deployments run as p
        AlertmanagerConfig into a real Alertmanager whose webhook is a receiver in the test.
 kind:  `helm upgrade --install` of the platform profile (values/kind.yaml) with
        kube-prometheus-stack, rollouts awaited with pytest-helm-charts; Prometheus and the
-       model services reached through `kubectl port-forward`; Alertmanager delivers to the chart's own retrain webhook
-       (modelmon-ops serve-webhook, bearer token from a Secret), whose log shows each alert.
+       model services reached through `kubectl port-forward`; Alertmanager delivers to the
+       chart's own retrain webhook (modelmon-ops serve-webhook, bearer token from a Secret),
+       whose log shows each alert.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from prometheus_client.parser import text_string_to_metric_families
 from pytest_helm_charts.clusters import ExistingCluster
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
@@ -52,6 +54,10 @@ PARTS = ("stable", "canary", "router")
 # kube-prometheus-stack's fullname for the release "monitoring" (it truncates to 26 characters)
 STACK = "monitoring-kube-prometheus"
 Alert = dict[str, Any]
+NOTIFICATION_COUNTS = {
+    f"prometheus_notifications_{name}"
+    for name in ("sent_total", "dropped_total", "errors_total", "alertmanagers_discovered")
+}
 
 
 class Backend(ABC):
@@ -200,7 +206,22 @@ class LocalBackend(Backend):
         ]
         if not parts or "alertmanager" in parts:
             tails.append(f"--- Alertmanager's alerts ---\n{self._alertmanager_alerts()}")
+            tails.append(f"--- Prometheus's notifications ---\n{self._notification_counts()}")
         return "\n".join(tails)
+
+    def _notification_counts(self) -> str:
+        """What Prometheus sent Alertmanager, dropped or failed to send: a resolution that is
+        dropped is only sent again after Prometheus's resend delay (1 minute)."""
+        try:
+            text = requests.get(f"{self.prometheus.url}/metrics", timeout=5).text
+        except requests.RequestException as exc:
+            return f"(unreadable: {exc})"
+        return "\n".join(
+            f"{sample.name} {sample.value:g}"
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in NOTIFICATION_COUNTS
+        )
 
     def _alertmanager_alerts(self) -> str:
         try:

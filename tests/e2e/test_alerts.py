@@ -65,10 +65,12 @@ def wait_resolved(backend: Backend, alertname: str, labels: dict[str, str]) -> N
         f"{alertname}{labels} resolved in Prometheus",
         lambda: backend.logs("prometheus"),
     )
+    # Prometheus sends a resolution once; one that is lost (Prometheus drops what it sends
+    # in the seconds after a reload) is sent again after its resend delay of 1 minute.
     eventually(
         lambda: backend.delivered(alertname, "resolved"),
         bool,
-        45 * backend.patience,
+        75 * backend.patience,
         f"{alertname} resolution delivered",
         lambda: backend.logs("alertmanager"),
     )

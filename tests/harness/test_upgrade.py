@@ -1,0 +1,56 @@
+"""`LocalStack.upgrade` behaves as `helm upgrade` on a cluster: a changed container restarts
+its pod, and Prometheus reloads only when its rules change, as the operator's config-reloader
+reloads only on a changed file (a reload drops alert notifications for a few seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from local_stack.stack import LocalStack, StackOptions
+
+RELEASE = "upgrade"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    options = StackOptions(release=RELEASE, workdir=tmp_path_factory.mktemp("upgrade-stack"))
+    with LocalStack(options) as running:
+        yield running
+
+
+def last_config_time(stack: LocalStack) -> str:
+    return str(stack.prometheus.runtime_info()["lastConfigTime"])
+
+
+def latency_alert_expr(stack: LocalStack) -> str:
+    [rule] = [
+        rule
+        for group in stack.prometheus.rules()
+        for rule in group["rules"]
+        if rule["name"] == "ModelLatencyHigh"
+    ]
+    return str(rule["query"])
+
+
+def test_a_changed_container_restarts_only_its_pod_and_leaves_prometheus_alone(
+    stack: LocalStack,
+) -> None:
+    canary = stack.pod(f"{RELEASE}-model-exporter-canary-0")
+    assert canary.process is not None
+    pid_before, config_before = canary.process.pid, last_config_time(stack)
+    restarted = stack.upgrade({"model-exporter.canary.faultInjection.latencySeconds": "1"})
+    assert restarted == [canary.name]
+    assert canary.process is not None
+    assert canary.process.pid != pid_before
+    assert last_config_time(stack) == config_before
+
+
+def test_a_changed_rule_reloads_prometheus_with_it(stack: LocalStack) -> None:
+    assert latency_alert_expr(stack).endswith("> 0.1")
+    config_before = last_config_time(stack)
+    restarted = stack.upgrade({"rules.alerts.ModelLatencyHigh.threshold": "2"})
+    assert restarted == []
+    assert latency_alert_expr(stack).endswith("> 2")
+    assert last_config_time(stack) != config_before
