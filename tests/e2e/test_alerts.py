@@ -7,12 +7,31 @@ alert takes about a minute on the local stack.
 
 from __future__ import annotations
 
-from backends import USER, Backend
+from datetime import UTC, datetime, timedelta
+
+from backends import USER, Alert, Backend
 from modelmon.ops.rows import Rows
 from support import eventually
 from traffic import Traffic, bad_inputs, predictions_with_feedback
 
 QUALITY_ALERTS = ("ModelPerformanceDegraded", "ModelR2Low", "ModelAccuracyDropped")
+# Prometheus stamps startsAt with its own clock, which may run behind the test's by this much.
+CLOCK_SLACK = timedelta(seconds=2)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def caused_since(alerts: list[Alert], since: datetime, labels: dict[str, str]) -> list[Alert]:
+    """The deliveries of alerts with these labels that began after the test caused them, not
+    those of an earlier test or of the stack's start."""
+    return [
+        alert
+        for alert in alerts
+        if all(alert["labels"].get(k) == v for k, v in labels.items())
+        and datetime.fromisoformat(alert["startsAt"]) >= since - CLOCK_SLACK
+    ]
 
 
 def alert_states(backend: Backend, alertname: str, **labels: str) -> list[str]:
@@ -25,7 +44,11 @@ def alert_states(backend: Backend, alertname: str, **labels: str) -> list[str]:
 
 
 def follow_alert_lifecycle(
-    backend: Backend, alertname: str, labels: dict[str, str], timeout: float = 90
+    backend: Backend,
+    alertname: str,
+    labels: dict[str, str],
+    since: datetime,
+    timeout: float = 90,
 ) -> list[str]:
     """Polls until the alert fires and reaches the webhook; returns the states seen."""
     seen: list[str] = []
@@ -45,8 +68,8 @@ def follow_alert_lifecycle(
         interval=0.5,
     )
     delivered = eventually(
-        lambda: backend.delivered(alertname, "firing"),
-        lambda found: any(all(a["labels"].get(k) == v for k, v in labels.items()) for a in found),
+        lambda: caused_since(backend.delivered(alertname, "firing"), since, labels),
+        bool,
         30 * backend.patience,
         f"{alertname} delivered to the webhook",
         lambda: backend.logs("alertmanager"),
@@ -57,7 +80,9 @@ def follow_alert_lifecycle(
     return seen
 
 
-def wait_resolved(backend: Backend, alertname: str, labels: dict[str, str]) -> None:
+def wait_resolved(
+    backend: Backend, alertname: str, labels: dict[str, str], since: datetime
+) -> None:
     eventually(
         lambda: alert_states(backend, alertname, **labels),
         lambda s: s == [],
@@ -68,7 +93,7 @@ def wait_resolved(backend: Backend, alertname: str, labels: dict[str, str]) -> N
     # Prometheus sends a resolution once; one that is lost (Prometheus drops what it sends
     # in the seconds after a reload) is sent again after its resend delay of 1 minute.
     eventually(
-        lambda: backend.delivered(alertname, "resolved"),
+        lambda: caused_since(backend.delivered(alertname, "resolved"), since, labels),
         bool,
         75 * backend.patience,
         f"{alertname} resolution delivered",
@@ -101,31 +126,34 @@ def test_at_baseline_no_model_alert_fires(backend: Backend) -> None:
 def test_drifted_inputs_raise_the_real_error_and_fire_the_quality_alerts(backend: Backend) -> None:
     stable = backend.url("stable")
     labels = {"variant": "stable", "namespace": backend.namespace}
+    since = now()
     with Traffic(predictions_with_feedback(stable, Rows.at_level("high", seed=201)), rate=25):
-        seen = follow_alert_lifecycle(backend, "ModelPerformanceDegraded", labels)
+        seen = follow_alert_lifecycle(backend, "ModelPerformanceDegraded", labels, since)
         assert seen[0] == "pending", seen
         for alertname in ("ModelR2Low", "ModelAccuracyDropped", "ModelDriftDetected"):
-            follow_alert_lifecycle(backend, alertname, labels)
+            follow_alert_lifecycle(backend, alertname, labels, since)
         [mae] = backend.prometheus.query(
             f'model:mae{{namespace="{backend.namespace}",variant="stable"}}'
         )
         assert float(mae["value"][1]) > 0.4
     with Traffic(predictions_with_feedback(stable, Rows(seed=202)), rate=25):
         for alertname in QUALITY_ALERTS:
-            wait_resolved(backend, alertname, labels)
+            wait_resolved(backend, alertname, labels, since)
 
 
 def test_bad_inputs_fire_the_error_rate_alert(backend: Backend) -> None:
     canary = backend.url("canary")
     labels = {"variant": "canary", "namespace": backend.namespace}
+    since = now()
     with Traffic(predictions_with_feedback(canary, Rows(seed=301)), rate=20):
         with Traffic(bad_inputs(canary), rate=4):
-            seen = follow_alert_lifecycle(backend, "ModelErrorRateHigh", labels)
+            seen = follow_alert_lifecycle(backend, "ModelErrorRateHigh", labels, since)
             assert seen[0] == "pending", seen
-        wait_resolved(backend, "ModelErrorRateHigh", labels)
+        wait_resolved(backend, "ModelErrorRateHigh", labels, since)
 
 
 def test_a_stopped_exporter_fires_exporter_down(backend: Backend) -> None:
+    since = now()
     with backend.exporter_stopped("canary") as down_labels:
         labels = {**down_labels, "namespace": backend.namespace}
         eventually(
@@ -136,11 +164,11 @@ def test_a_stopped_exporter_fires_exporter_down(backend: Backend) -> None:
             lambda: backend.logs("prometheus"),
         )
         delivered = eventually(
-            lambda: [
-                a
-                for a in backend.delivered("ModelExporterDown", "firing")
-                if a["labels"].get("service") == down_labels["service"]
-            ],
+            lambda: caused_since(
+                backend.delivered("ModelExporterDown", "firing"),
+                since,
+                {"service": down_labels["service"]},
+            ),
             bool,
             30 * backend.patience,
             "ModelExporterDown delivered",
@@ -162,12 +190,13 @@ def test_injected_latency_fires_the_latency_alert_after_a_helm_style_upgrade(
     restarts the canary with the new args."""
     key = "model-exporter.canary.faultInjection.latencySeconds"
     labels = {"variant": "canary", "namespace": backend.namespace}
+    since = now()
     backend.upgrade({key: "1"})
     try:
         with Traffic(predictions_with_feedback(backend.url("canary"), Rows(seed=401)), rate=4):
-            seen = follow_alert_lifecycle(backend, "ModelLatencyHigh", labels)
+            seen = follow_alert_lifecycle(backend, "ModelLatencyHigh", labels, since)
             assert seen[0] == "pending", seen
     finally:
         backend.upgrade({key: "0"})
     with Traffic(predictions_with_feedback(backend.url("canary"), Rows(seed=402)), rate=10):
-        wait_resolved(backend, "ModelLatencyHigh", labels)
+        wait_resolved(backend, "ModelLatencyHigh", labels, since)

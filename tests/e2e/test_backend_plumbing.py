@@ -23,8 +23,16 @@ def test_deliveries_are_read_back_from_a_real_webhook_log(tmp_path: Path) -> Non
     supervisor = Supervisor(tmp_path / "logs")
     process, url = start_serve_webhook(supervisor, token_file, f"http://127.0.0.1:{free_port()}")
     sent = [
-        {"status": "firing", "labels": {"alertname": "ModelErrorRateHigh", "user_id": "user01"}},
-        {"status": "resolved", "labels": {"alertname": "ModelLatencyHigh", "variant": "canary"}},
+        {
+            "status": "firing",
+            "labels": {"alertname": "ModelErrorRateHigh", "user_id": "user01"},
+            "startsAt": "2026-11-23T13:20:01.123456789Z",
+        },
+        {
+            "status": "resolved",
+            "labels": {"alertname": "ModelLatencyHigh", "variant": "canary"},
+            "startsAt": "2026-11-23T13:21:00Z",
+        },
     ]
     try:
         answer = requests.post(

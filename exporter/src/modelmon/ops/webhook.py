@@ -88,7 +88,11 @@ def users_to_check(payload: Any, alerts: tuple[str, ...]) -> list[tuple[str, str
 def _summary(alert: Any) -> dict[str, Any]:
     if not isinstance(alert, dict):
         return {"unreadable": str(alert)[:200]}
-    return {"status": alert.get("status"), "labels": alert.get("labels", {})}
+    return {
+        "status": alert.get("status"),
+        "labels": alert.get("labels", {}),
+        "startsAt": alert.get("startsAt"),
+    }
 
 
 def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -> Starlette:
