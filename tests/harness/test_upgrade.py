@@ -1,13 +1,17 @@
-"""`LocalStack.upgrade` behaves as `helm upgrade` on a cluster: a changed container restarts
-its pod, and Prometheus reloads only when its rules change, as the operator's config-reloader
-reloads only on a changed file (a reload drops alert notifications for a few seconds)."""
+"""The local stack's life cycle. `upgrade` behaves as `helm upgrade` on a cluster: a changed
+container restarts its pod, and Prometheus reloads only when its rules change, as the
+operator's config-reloader reloads only on a changed file (a reload drops alert notifications
+for a few seconds). A start that fails stops what it started."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
+from local_stack.manifests import ManifestError
 from local_stack.stack import LocalStack, StackOptions
 
 RELEASE = "upgrade"
@@ -54,3 +58,27 @@ def test_a_changed_rule_reloads_prometheus_with_it(stack: LocalStack) -> None:
     assert restarted == []
     assert latency_alert_expr(stack).endswith("> 2")
     assert last_config_time(stack) != config_before
+
+
+def test_a_stack_that_fails_to_start_leaves_no_process_port_or_folder() -> None:
+    before = {child.pid for child in psutil.Process().children(recursive=True)}
+    options = StackOptions(
+        release="broken",
+        set_values={"model-exporter.canary.modelPath": "/opt/modelmon/models/missing.joblib"},
+    )
+    stack = LocalStack(options)
+    with pytest.raises(ManifestError, match=r"pod broken-model-exporter-canary-0 exited"), stack:
+        pass  # pragma: no cover - the start fails
+    started = [pod for pod in stack.pods if pod.process is not None]
+    assert started, "the stack started no pod before failing"
+    left = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if child.pid not in before and child.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not left, f"left behind: {[child.cmdline() for child in left]}"
+    for pod in started:
+        for port in pod.host_ports.values():
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port))
+    assert not stack.workdir.exists()
