@@ -379,7 +379,9 @@ class KindBackend(Backend):
     def stop(self) -> None:
         self.supervisor.stop_all()
         try:
-            self.helm("uninstall", self.release, "-n", self.namespace, "--wait")
+            self.helm(
+                "uninstall", self.release, "-n", self.namespace, "--wait", "--ignore-not-found"
+            )
         finally:
             self.cluster.destroy()
 

@@ -65,7 +65,11 @@ def settings(tmp_path: Path) -> WebhookSettings:
 
 
 def alert(name: str, status: str = "firing", **labels: str) -> dict[str, object]:
-    return {"status": status, "labels": {"alertname": name, **labels}}
+    return {
+        "status": status,
+        "labels": {"alertname": name, **labels},
+        "startsAt": "2026-11-23T13:20:01.123456789Z",
+    }
 
 
 def test_only_firing_quality_alerts_with_a_user_are_acted_on() -> None:
