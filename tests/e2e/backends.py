@@ -278,7 +278,7 @@ def reason_to_skip_kind(config: pytest.Config) -> str | None:
             "no Kubernetes cluster: the kind backend needs --kube-config or KUBECONFIG naming "
             "a reachable cluster (make test-kind; see README)"
         )
-    if shutil.which("kubectl") is None and not (require("helm").parent / "kubectl").is_file():
+    if shutil.which(kubectl()) is None:
         return "kubectl is not installed (the kind backend port-forwards with it)"
     try:
         api = k8s_config.new_client_from_config(path)

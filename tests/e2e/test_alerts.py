@@ -23,13 +23,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def has_labels(alert: Alert, labels: dict[str, str]) -> bool:
+    return all(alert["labels"].get(k) == v for k, v in labels.items())
+
+
 def caused_since(alerts: list[Alert], since: datetime, labels: dict[str, str]) -> list[Alert]:
     """The deliveries of alerts with these labels that began after the test caused them, not
     those of an earlier test or of the stack's start."""
     return [
         alert
         for alert in alerts
-        if all(alert["labels"].get(k) == v for k, v in labels.items())
+        if has_labels(alert, labels)
         and datetime.fromisoformat(alert["startsAt"]) >= since - CLOCK_SLACK
     ]
 
@@ -38,8 +42,7 @@ def alert_states(backend: Backend, alertname: str, **labels: str) -> list[str]:
     return [
         alert["state"]
         for alert in backend.prometheus.alerts()
-        if alert["labels"]["alertname"] == alertname
-        and all(alert["labels"].get(k) == v for k, v in labels.items())
+        if has_labels(alert, {"alertname": alertname, **labels})
     ]
 
 
