@@ -43,7 +43,7 @@ def prometheus_counts(backend: Backend) -> dict[str, float]:
         f'sum by (variant) (router_requests_total{{route="predict",'
         f'namespace="{backend.namespace}"}})'
     )
-    return {r["metric"]["variant"]: float(r["value"][1]) for r in backend.prometheus.query(query)}
+    return backend.prometheus.by_label(query, "variant")
 
 
 @pytest.fixture
@@ -115,11 +115,14 @@ def test_killing_the_canary_under_load_loses_no_request(backend: Backend):
     url = backend.url("router")
     stop_at = time.monotonic() + 4 * backend.patience
     results: list[tuple[int, str | None]] = []
+    failed: list[str] = []
 
     def load() -> None:
         while time.monotonic() < stop_at:
-            code, variant, _ = predict(url)
+            code, variant, response = predict(url)
             results.append((code, variant))
+            if code != 200:
+                failed.append(f"{code} {response.text[:300]}")
 
     try:
         with ThreadPoolExecutor(8) as pool:
@@ -129,7 +132,7 @@ def test_killing_the_canary_under_load_loses_no_request(backend: Backend):
                 for future in futures:
                     future.result()
         codes = Counter(code for code, _ in results)
-        assert codes == {200: len(results)}, codes
+        assert codes == {200: len(results)}, (codes, failed)
         assert len(results) > 100
         assert Counter(v for _, v in results)["stable"] > 0
         failovers = requests.get(f"{backend.url('router')}/metrics", timeout=5).text

@@ -7,6 +7,8 @@ import requests
 
 from backends import USER, Backend
 from local_stack.processes import wait_until
+from modelmon import contract
+from modelmon.contract import PredictionError, Variant
 from modelmon.ops.rows import Rows
 from support import eventually
 from traffic import Traffic, predictions_with_feedback
@@ -30,25 +32,22 @@ def test_every_exporter_and_router_target_is_up(backend: Backend):
     wait_until(services_up, 20 * backend.patience, describe="every model target up")
     query = f'sum(up{{namespace="{backend.namespace}",service=~"{backend.fullname}-.*"}})'
     wait_until(
-        lambda: (
-            float(backend.prometheus.query(query)[0]["value"][1]) == len(backend.scraped_services)
-        ),
+        lambda: backend.prometheus.value(query) == len(backend.scraped_services),
         20 * backend.patience,
         describe=f"{query} == {len(backend.scraped_services)}",
     )
 
 
 def test_model_metric_carries_variant_version_and_user(backend: Backend):
-    series = backend.prometheus.query(f'model_prediction_total{{namespace="{backend.namespace}"}}')
-    labels = {(s["metric"]["variant"], s["metric"]["model_version"]) for s in series}
+    series = backend.prometheus.query(f'{contract.PREDICTIONS}{{namespace="{backend.namespace}"}}')
+    labels = {(s.labels["variant"], s.labels["model_version"]) for s in series}
     assert labels == {("stable", "1.0.0"), ("canary", "2.0.0")}
-    assert {s["metric"]["user_id"] for s in series} == {USER}
+    assert {s.labels["user_id"] for s in series} == {USER}
 
 
 def test_predictions_show_up_in_prometheus(backend: Backend):
-    query = f'sum(model_prediction_total{{namespace="{backend.namespace}",variant="stable"}})'
-    before = backend.prometheus.query(query)
-    start = float(before[0]["value"][1]) if before else 0.0
+    query = f'sum({contract.PREDICTIONS}{{namespace="{backend.namespace}",variant="stable"}})'
+    start = backend.prometheus.value(query) or 0.0
     for _ in range(3):
         response = requests.post(
             f"{backend.url('stable')}/predict", json={"features": ROW}, timeout=5
@@ -56,50 +55,28 @@ def test_predictions_show_up_in_prometheus(backend: Backend):
         response.raise_for_status()
 
     def counted() -> bool:
-        result = backend.prometheus.query(query)
-        return bool(result) and float(result[0]["value"][1]) >= start + 3
+        return (backend.prometheus.value(query) or 0.0) >= start + 3
 
     wait_until(counted, 20 * backend.patience, describe=f"{query} grew by 3")
 
 
-CONTRACT = (
-    "model_prediction_total",
-    "model_prediction_errors_total",
-    "model_prediction_latency_seconds_bucket",
-    "model_mae_score",
-    "model_r2_score",
-    "model_accuracy_score",
-    "model_feedback_total",
-    "model_feedback_absolute_error_total",
-    "model_feedback_squared_error_total",
-    "model_feedback_target_positive_total",
-    "model_feedback_target_negative_total",
-    "model_feedback_target_squared_total",
-    "model_feedback_within_tolerance_total",
-    "model_feature_drift_score",
-    "model_drift_score",
-    "model_version_info",
-)
 MOVING = (
-    "model_prediction_total",
-    "model_feedback_total",
-    "model_feedback_absolute_error_total",
-    "model_prediction_latency_seconds_count",
+    contract.PREDICTIONS.name,
+    contract.FEEDBACK.name,
+    contract.FEEDBACK_ABSOLUTE_ERROR.name,
+    f"{contract.PREDICTION_LATENCY}_count",
 )
 
 
 def totals(backend: Backend, metric: str) -> dict[str, float]:
-    return {
-        r["metric"]["variant"]: float(r["value"][1])
-        for r in backend.prometheus.query(
-            f'sum by (variant) ({metric}{{namespace="{backend.namespace}"}})'
-        )
-    }
+    return backend.prometheus.by_label(
+        f'sum by (variant) ({metric}{{namespace="{backend.namespace}"}})', "variant"
+    )
 
 
 def test_every_contract_metric_exists_for_both_variants_and_moves_with_traffic(backend: Backend):
     before = {metric: totals(backend, metric) for metric in MOVING}
-    urls = {v: backend.url(v) for v in ("stable", "canary")}
+    urls = {v: backend.url(v) for v in contract.VARIANTS}
     senders = [
         Traffic(predictions_with_feedback(url, Rows(seed=500 + i)), rate=20)
         for i, url in enumerate(urls.values())
@@ -113,29 +90,26 @@ def test_every_contract_metric_exists_for_both_variants_and_moves_with_traffic(b
                 f"{metric} grows for both variants",
             )
         eventually(  # drift is scored once the window holds --drift-min-samples rows
-            lambda: totals(backend, "model_drift_score"),
+            lambda: totals(backend, contract.DRIFT_SCORE.name),
             lambda now: set(now) == set(urls),
             30 * backend.patience,
             "model_drift_score for both variants",
         )
-    for metric in CONTRACT:
+    versions = {Variant.STABLE: "1.0.0", Variant.CANARY: "2.0.0"}
+    for spec in contract.EXPORTER_METRICS:
+        metric = spec.series()[0]
         series = backend.prometheus.query(f'{metric}{{namespace="{backend.namespace}"}}')
-        by_variant = {s["metric"]["variant"]: s["metric"] for s in series}
-        assert set(by_variant) == {"stable", "canary"}, metric
+        by_variant = {s.labels["variant"]: s.labels for s in series}
+        assert set(by_variant) == set(contract.VARIANTS), metric
         for variant, labels in by_variant.items():
+            assert set(spec.labels) <= set(labels), metric
             assert labels["user_id"] == USER, metric
-            assert labels["model_version"] == {"stable": "1.0.0", "canary": "2.0.0"}[variant]
-    reasons = {
-        s["metric"]["reason"]
-        for s in backend.prometheus.query(
-            f'model_prediction_errors_total{{namespace="{backend.namespace}",variant="stable"}}'
-        )
-    }
-    assert reasons == {"bad_input", "internal", "timeout"}
+            assert labels["model_version"] == versions[Variant(variant)]
+    stable = f'namespace="{backend.namespace}",variant="stable"'
+    errors = backend.prometheus.query(f"{contract.PREDICTION_ERRORS}{{{stable}}}")
+    assert {s.labels["reason"] for s in errors} == set(PredictionError)
     features = {
-        s["metric"]["feature"]
-        for s in backend.prometheus.query(
-            f'model_feature_drift_score{{namespace="{backend.namespace}",variant="stable"}}'
-        )
+        s.labels["feature"]
+        for s in backend.prometheus.query(f"{contract.FEATURE_DRIFT_SCORE}{{{stable}}}")
     }
     assert features == {f"x{i}" for i in range(1, 11)}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +14,45 @@ import requests
 from sklearn.metrics import mean_absolute_error, r2_score
 
 from local_stack.toolchain import require
+from modelmon import contract
 from modelmon.dataset import FEATURE_NAMES, make_dataset
-from modelmon.quality import QualitySums
 from support import only_value, parse_samples
+
+
+@dataclass(frozen=True)
+class QualitySums:
+    """The sufficient statistics that the feedback counters export.
+
+    Sums from several processes (or the increase of the counters over a PromQL window) add up,
+    and the scores computed from the totals equal the scores over all the pairs at once.
+    """
+
+    n: float
+    absolute_error: float
+    squared_error: float
+    target: float
+    target_squared: float
+
+    def __add__(self, other: QualitySums) -> QualitySums:
+        return QualitySums(
+            self.n + other.n,
+            self.absolute_error + other.absolute_error,
+            self.squared_error + other.squared_error,
+            self.target + other.target,
+            self.target_squared + other.target_squared,
+        )
+
+    @property
+    def mae(self) -> float:
+        return self.absolute_error / self.n if self.n else math.nan
+
+    @property
+    def r2(self) -> float:
+        """1 − SSE/SST with SST = Σy² − (Σy)²/n."""
+        if self.n < 2:
+            return math.nan
+        total = self.target_squared - self.target * self.target / self.n
+        return 1.0 - self.squared_error / total if total > 0 else math.nan
 
 
 def rows_of(matrix: np.ndarray) -> list[dict[str, float]]:
@@ -38,12 +76,12 @@ def predict_and_feed_back(url: str, rows: list[dict[str, float]], truth: np.ndar
 def quality_sums(url: str) -> QualitySums:
     samples = parse_samples(requests.get(f"{url}/metrics", timeout=5).text)
     return QualitySums(
-        n=only_value(samples, "model_feedback_total"),
-        absolute_error=only_value(samples, "model_feedback_absolute_error_total"),
-        squared_error=only_value(samples, "model_feedback_squared_error_total"),
-        target=only_value(samples, "model_feedback_target_positive_total")
-        - only_value(samples, "model_feedback_target_negative_total"),
-        target_squared=only_value(samples, "model_feedback_target_squared_total"),
+        n=only_value(samples, contract.FEEDBACK.name),
+        absolute_error=only_value(samples, contract.FEEDBACK_ABSOLUTE_ERROR.name),
+        squared_error=only_value(samples, contract.FEEDBACK_SQUARED_ERROR.name),
+        target=only_value(samples, contract.FEEDBACK_TARGET_POSITIVE.name)
+        - only_value(samples, contract.FEEDBACK_TARGET_NEGATIVE.name),
+        target_squared=only_value(samples, contract.FEEDBACK_TARGET_SQUARED.name),
     )
 
 

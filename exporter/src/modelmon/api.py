@@ -6,14 +6,25 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelmon import __version__
+from modelmon.contract import (
+    PREDICTION_ID_MAX_LENGTH,
+    UNKNOWN_PREDICTION,
+    UNKNOWN_PREDICTION_MESSAGE,
+    FeedbackRejection,
+    PredictionError,
+    error_body,
+)
+from modelmon.exposition import MetricsEndpoint
+from modelmon.metrics import ServingMetrics
 from modelmon.service import InjectedFailure, InvalidInput, ModelService
 
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -33,6 +44,12 @@ class PredictRequest(BaseModel):
             raise ValueError("give exactly one of 'features' (one row) or 'instances' (a batch)")
         return self
 
+    def rows(self) -> tuple[list[dict[str, float]], str]:
+        """The rows, and the field they came in (for error locations)."""
+        if self.features is not None:
+            return [self.features], "features"
+        return list(self.instances or []), "instances"
+
 
 class PredictionOut(BaseModel):
     prediction_id: str
@@ -47,7 +64,9 @@ class PredictResponse(BaseModel):
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    prediction_id: Annotated[str, Field(min_length=1, max_length=64, strict=True)]
+    prediction_id: Annotated[
+        str, Field(min_length=1, max_length=PREDICTION_ID_MAX_LENGTH, strict=True)
+    ]
     actual: FiniteNumber
 
 
@@ -69,7 +88,7 @@ class ErrorResponse(BaseModel):
 
 
 def error_response(status: int, loc: list[str | int], msg: str, kind: str) -> JSONResponse:
-    return JSONResponse({"detail": [{"loc": loc, "msg": msg, "type": kind}]}, status_code=status)
+    return JSONResponse(error_body(loc, msg, kind), status_code=status)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -78,10 +97,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class BadInputCounter:
+    """Counts refused input where the metric contract wants it, by path."""
+
+    def __init__(self, metrics: ServingMetrics | None) -> None:
+        self._metrics = metrics
+
+    def __call__(self, path: str) -> None:
+        if self._metrics is None:
+            return
+        if path == "/predict":
+            self._metrics.errors[PredictionError.BAD_INPUT].inc()
+        elif path == "/feedback":
+            self._metrics.feedback_rejected[FeedbackRejection.BAD_INPUT].inc()
+
+
 class BodySizeLimit:
     """Refuses request bodies over `limit` bytes before the handler parses them."""
 
-    def __init__(self, app: ASGIApp, limit: int, on_refused: Any) -> None:
+    def __init__(self, app: ASGIApp, limit: int, on_refused: BadInputCounter) -> None:
         self.app = app
         self.limit = limit
         self.on_refused = on_refused
@@ -90,8 +124,7 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) <= self.limit:
             await self.app(scope, receive, send)
             return
@@ -120,55 +153,16 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
-def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
+def model_routes(service: ModelService, count_bad_input: BadInputCounter) -> APIRouter:
     settings = service.settings
     metrics = service.metrics
-    app = FastAPI(
-        title="modelmon exporter",
-        version=__version__,
-        description="Serves a scikit-learn model and exports its quality and serving metrics.",
-    )
-    app.state.draining = False
+    routes = APIRouter()
 
-    def count_bad_input(path: str) -> None:
-        if metrics is None:
-            return
-        if path == "/predict":
-            metrics.errors["bad_input"].inc()
-        elif path == "/feedback":
-            metrics.feedback_rejected["bad_input"].inc()
-
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, on_refused=count_bad_input)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        count_bad_input(request.url.path)
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": details}, status_code=422)
-
-    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+    @routes.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict(body: PredictRequest) -> Any:
         started = time.perf_counter()
-        rows, field = (
-            ([body.features], "features")
-            if body.features is not None
-            else (
-                body.instances or [],
-                "instances",
-            )
-        )
+        rows, field = body.rows()
         try:
-            if not rows:
-                raise InvalidInput((field,), "the batch is empty", "empty_batch")
-            if len(rows) > settings.max_batch_rows:
-                raise InvalidInput(
-                    (field,),
-                    f"batch of {len(rows)} rows is over the limit of {settings.max_batch_rows}",
-                    "batch_too_large",
-                )
             matrix = service.feature_matrix(rows, field)
         except InvalidInput as exc:
             count_bad_input("/predict")
@@ -179,8 +173,8 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
             predictions = service.predict(matrix)
         except InjectedFailure as exc:
             if metrics is not None:
-                metrics.errors["internal"].inc()
-            return error_response(500, [], str(exc), "internal")
+                metrics.errors[PredictionError.INTERNAL].inc()
+            return error_response(500, [], str(exc), PredictionError.INTERNAL)
         if metrics is not None:
             metrics.latency.observe(time.perf_counter() - started)
         return {
@@ -191,7 +185,7 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
             ],
         }
 
-    @app.post(
+    @routes.post(
         "/feedback",
         response_model=FeedbackResponse,
         responses={
@@ -203,12 +197,9 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
         result = service.feedback(body.prediction_id, body.actual)
         if result is None:
             if metrics is not None:
-                metrics.feedback_rejected["unknown_prediction"].inc()
+                metrics.feedback_rejected[FeedbackRejection.UNKNOWN_PREDICTION].inc()
             return error_response(
-                404,
-                ["body", "prediction_id"],
-                "unknown or expired prediction id",
-                "unknown_prediction",
+                404, ["body", "prediction_id"], UNKNOWN_PREDICTION_MESSAGE, UNKNOWN_PREDICTION
             )
         return {
             "prediction_id": body.prediction_id,
@@ -217,18 +208,50 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
             "absolute_error": result.absolute_error,
         }
 
-    @app.get("/healthz")
+    return routes
+
+
+def health_routes(app: FastAPI, service: ModelService) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "Shutting down"}})
+    @routes.get("/readyz", responses={503: {"description": "Shutting down"}})
     async def readyz() -> Any:
         if app.state.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
         return {"status": "ready", "model_version": service.model.version}
 
-    @app.get("/metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return routes
 
+
+def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
+    app = FastAPI(
+        title="modelmon exporter",
+        version=__version__,
+        description="Serves a scikit-learn model and exports its quality and serving metrics.",
+    )
+    app.state.draining = False
+    count_bad_input = BadInputCounter(service.metrics)
+    app.add_middleware(
+        BodySizeLimit, limit=service.settings.max_body_bytes, on_refused=count_bad_input
+    )
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        count_bad_input(request.url.path)
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in errors
+        ]
+        return JSONResponse({"detail": details}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.include_router(model_routes(service, count_bad_input))
+    app.include_router(health_routes(app, service))
+    app.router.routes.append(
+        Route("/metrics", MetricsEndpoint(registry), methods=["GET"], include_in_schema=False)
+    )
     return app

@@ -52,10 +52,6 @@ class DriftWindow:
         self._rows: deque[tuple[float, ...]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    @property
-    def features(self) -> tuple[str, ...]:
-        return self._features
-
     def add(self, row: Sequence[float]) -> None:
         with self._lock:
             self._rows.append(tuple(row))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from threadpoolctl import threadpool_limits
 
-from modelmon import artifact
+from modelmon import artifact, contract
 from modelmon.api import create_app
 from modelmon.config import Settings, parse_settings
 from modelmon.drift import DriftWindow
@@ -33,9 +33,8 @@ def build_service(
     if settings.metrics_enabled:
         identity = Identity(settings.variant, model.version, settings.user_id)
         metrics = ServingMetrics(registry, identity)
-        metrics.info.info(
-            {"model_name": model.name, "algorithm": model.algorithm, "trained_at": model.trained_at}
-        )
+        described = (model.name, model.algorithm, model.trained_at)
+        metrics.info.info(dict(zip(contract.MODEL_INFO.info_keys, described, strict=True)))
         registry.register(WindowCollector(identity, quality, drift, store))
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
 
 
 class QualityWindow:
@@ -42,39 +41,3 @@ class QualityWindow:
         total = sum((truth - mean_truth) ** 2 for truth, _ in pairs)
         r2 = 1.0 - sum(e * e for e in errors) / total if total > 0 else math.nan
         return mae, r2, accuracy
-
-
-@dataclass(frozen=True)
-class QualitySums:
-    """The sufficient statistics that the feedback counters export.
-
-    Sums from several processes (or the increase of the counters over a PromQL window) add up,
-    and the scores computed from the totals equal the scores over all the pairs at once.
-    """
-
-    n: float
-    absolute_error: float
-    squared_error: float
-    target: float
-    target_squared: float
-
-    def __add__(self, other: QualitySums) -> QualitySums:
-        return QualitySums(
-            self.n + other.n,
-            self.absolute_error + other.absolute_error,
-            self.squared_error + other.squared_error,
-            self.target + other.target,
-            self.target_squared + other.target_squared,
-        )
-
-    @property
-    def mae(self) -> float:
-        return self.absolute_error / self.n if self.n else math.nan
-
-    @property
-    def r2(self) -> float:
-        """1 − SSE/SST with SST = Σy² − (Σy)²/n."""
-        if self.n < 2:
-            return math.nan
-        total = self.target_squared - self.target * self.target / self.n
-        return 1.0 - self.squared_error / total if total > 0 else math.nan

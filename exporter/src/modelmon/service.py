@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from modelmon.artifact import ModelArtifact
 from modelmon.config import Settings
+from modelmon.contract import Variant, new_prediction_id
 from modelmon.drift import DriftWindow
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import ServingMetrics
@@ -62,6 +62,17 @@ class ModelService:
         self._random = random.Random()  # noqa: S311  # nosec B311 - fault injection, not security
 
     def feature_matrix(self, rows: Sequence[Mapping[str, float]], field: str) -> np.ndarray:
+        """The rows as the model's input matrix, in its feature order; InvalidInput names the
+        first field that cannot be taken."""
+        if not rows:
+            raise InvalidInput((field,), "the batch is empty", "empty_batch")
+        limit = self.settings.max_batch_rows
+        if len(rows) > limit:
+            raise InvalidInput(
+                (field,),
+                f"batch of {len(rows)} rows is over the limit of {limit}",
+                "batch_too_large",
+            )
         names = self.model.feature_names
         expected = set(names)
         for index, row in enumerate(rows):
@@ -82,9 +93,8 @@ class ModelService:
         if settings.inject_error_ratio and self._random.random() < settings.inject_error_ratio:
             raise InjectedFailure("injected failure (--inject-error-ratio)")
         values = self.model.predict(matrix) + settings.inject_prediction_bias
-        # The variant leads the id, so a router can send the feedback where the prediction is.
-        prefix = settings.variant
-        predictions = [Prediction(f"{prefix}-{uuid.uuid4().hex}", float(v)) for v in values]
+        variant = Variant(settings.variant)
+        predictions = [Prediction(new_prediction_id(variant), float(v)) for v in values]
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
         if self.metrics is not None:

@@ -9,6 +9,10 @@ from typing import Any
 import uvicorn
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# Longer than any client's idle keep-alive (the router's pool keeps connections 30 s): a server
+# that closes an idle connection first races the client's next request on it, which then fails
+# with a reset (uvicorn's own default is 5 s).
+KEEP_ALIVE_SECONDS = 75
 
 
 def configure_logging() -> None:
@@ -26,6 +30,7 @@ def serve(app: Any, host: str, port: int, on_exit: Callable[[], None] | None = N
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
     )
     if on_exit is not None:

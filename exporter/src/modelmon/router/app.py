@@ -14,18 +14,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
+from modelmon.contract import (
+    FAILOVER_HEADER,
+    UNKNOWN_PREDICTION,
+    UNKNOWN_PREDICTION_MESSAGE,
+    VARIANT_HEADER,
+    RouterRoute,
+    Variant,
+    error_body,
+    variant_of_prediction,
+)
+from modelmon.exposition import MetricsEndpoint
 from modelmon.router.cohort import draw_in_canary, in_canary
 from modelmon.router.config import RouterSettings
 from modelmon.router.metrics import RouterMetrics
 from modelmon.router.weight import WeightSource
 
-VARIANT_HEADER = b"x-model-variant"
-FAILOVER_HEADER = b"x-canary-failover"
 BODY_USER_FIELD = "user_id"
-OTHER = {"stable": "canary", "canary": "stable"}
+# Shorter than the exporters' own idle keep-alive (modelmon.serving.KEEP_ALIVE_SECONDS), so the
+# pool drops a connection before the server does.
+POOL_KEEP_ALIVE_SECONDS = 30
 JSON = "application/json"
+_VARIANT_HEADER = VARIANT_HEADER.lower().encode()
+_FAILOVER_HEADER = FAILOVER_HEADER.lower().encode()
 # A refused or dropped connection: the request never reached a model, or its answer never came.
 CONNECTION_FAILURES = (aiohttp.ClientConnectionError,)
 
@@ -46,13 +59,12 @@ class Reply:
 @dataclass(frozen=True)
 class Forwarded:
     reply: Reply
-    variant: str
+    variant: Variant
     failed_over: bool
 
 
 def error(status: int, loc: list[str], message: str, kind: str) -> Reply:
-    body = {"detail": [{"loc": loc, "msg": message, "type": kind}]}
-    return Reply(status, json.dumps(body).encode(), JSON)
+    return Reply(status, json.dumps(error_body(loc, message, kind)).encode(), JSON)
 
 
 def json_reply(payload: dict[str, Any]) -> Reply:
@@ -105,7 +117,6 @@ class RouterApp:
         self, settings: RouterSettings, registry: CollectorRegistry, metrics: RouterMetrics
     ) -> None:
         self._settings = settings
-        self._registry = registry
         self._metrics = metrics
         self._weights = WeightSource(
             settings.weight_file,
@@ -113,19 +124,19 @@ class RouterApp:
             on_error=lambda _message: metrics.weight_errors.inc(),
         )
         self._backends = {
-            "stable": settings.stable_url.rstrip("/"),
-            "canary": settings.canary_url.rstrip("/"),
+            Variant.STABLE: settings.stable_url.rstrip("/"),
+            Variant.CANARY: settings.canary_url.rstrip("/"),
         }
         self._user_header = settings.user_header.lower().encode("latin-1")
         self._client: aiohttp.ClientSession | None = None
+        self._metrics_endpoint = MetricsEndpoint(registry, before_scrape=self._notice_weight)
         self._routes: dict[tuple[str, str], Callable[[Scope, bytes], Awaitable[Reply]]] = {
             ("POST", "/predict"): self._predict,
             ("POST", "/feedback"): self._feedback,
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
-            ("GET", "/metrics"): self._metrics_endpoint,
         }
-        self._paths = {path for _method, path in self._routes}
+        self._paths = {path for _method, path in self._routes} | {"/metrics"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -134,6 +145,9 @@ class RouterApp:
         if scope["type"] != "http":
             return
         method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        if (method, scope["path"]) == ("GET", "/metrics"):
+            await self._metrics_endpoint(scope, receive, send)
+            return
         handler = self._routes.get((method, scope["path"]))
         if handler is None:
             if scope["path"] in self._paths:
@@ -149,7 +163,9 @@ class RouterApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._client = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30),
+                    connector=aiohttp.TCPConnector(
+                        limit=512, keepalive_timeout=POOL_KEEP_ALIVE_SECONDS
+                    ),
                     timeout=aiohttp.ClientTimeout(total=self._settings.timeout_seconds),
                     auto_decompress=False,
                 )
@@ -160,7 +176,7 @@ class RouterApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _send(self, variant: str, path: str, body: bytes, content_type: str) -> Reply:
+    async def _send(self, variant: Variant, path: str, body: bytes, content_type: str) -> Reply:
         assert self._client is not None, "the ASGI server runs the lifespan first"  # noqa: S101  # nosec B101
         async with self._client.post(
             f"{self._backends[variant]}{path}", data=body, headers={"content-type": content_type}
@@ -171,22 +187,24 @@ class RouterApp:
                 response.headers.get("content-type", JSON),
             )
 
-    async def _forward_prediction(self, variant: str, body: bytes, content_type: str) -> Forwarded:
+    async def _forward_prediction(
+        self, variant: Variant, body: bytes, content_type: str
+    ) -> Forwarded:
         try:
             reply = await self._send(variant, "/predict", body, content_type)
             return Forwarded(reply, variant, False)
         except CONNECTION_FAILURES:
             self._metrics.failovers[variant].inc()
-        other = OTHER[variant]
+        other = variant.other
         return Forwarded(await self._send(other, "/predict", body, content_type), other, True)
 
-    def _answer(self, forwarded: Forwarded, route: str, started: float) -> Reply:
+    def _answer(self, forwarded: Forwarded, route: RouterRoute, started: float) -> Reply:
         reply = forwarded.reply
         self._metrics.request(forwarded.variant, route, reply.status)
         self._metrics.duration[(forwarded.variant, route)].observe(time.perf_counter() - started)
-        headers = [(VARIANT_HEADER, forwarded.variant.encode())]
+        headers = [(_VARIANT_HEADER, forwarded.variant.encode())]
         if forwarded.failed_over:
-            headers.append((FAILOVER_HEADER, b"1"))
+            headers.append((_FAILOVER_HEADER, b"1"))
         return Reply(reply.status, reply.content, reply.content_type, tuple(headers))
 
     async def _predict(self, scope: Scope, body: bytes) -> Reply:
@@ -198,14 +216,14 @@ class RouterApp:
         else:
             draw = random.random()  # noqa: S311  # nosec B311 - a traffic split, not a secret
             canary = draw_in_canary(draw, weight)
-        variant = "canary" if canary else "stable"
+        variant = Variant.CANARY if canary else Variant.STABLE
         content_type = header(scope, b"content-type") or JSON
         try:
             forwarded = await self._forward_prediction(variant, body, content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self._metrics.request(variant, "predict", 503)
+            self._metrics.request(variant, RouterRoute.PREDICT, 503)
             return error(503, [], f"no model variant answered: {type(exc).__name__}", "unavailable")
-        return self._answer(forwarded, "predict", started)
+        return self._answer(forwarded, RouterRoute.PREDICT, started)
 
     async def _feedback(self, scope: Scope, body: bytes) -> Reply:
         started = time.perf_counter()
@@ -213,24 +231,21 @@ class RouterApp:
             prediction_id = json.loads(body).get("prediction_id")
         except (ValueError, AttributeError):
             prediction_id = None
-        variant = str(prediction_id).partition("-")[0] if prediction_id else ""
-        if variant not in self._backends:
-            self._metrics.request("stable", "feedback", 404)
+        variant = variant_of_prediction(prediction_id)
+        if variant is None:
+            self._metrics.request(Variant.STABLE, RouterRoute.FEEDBACK, 404)
             return error(
-                404,
-                ["body", "prediction_id"],
-                "unknown or expired prediction id",
-                "unknown_prediction",
+                404, ["body", "prediction_id"], UNKNOWN_PREDICTION_MESSAGE, UNKNOWN_PREDICTION
             )
         content_type = header(scope, b"content-type") or JSON
         try:
             reply = await self._send(variant, "/feedback", body, content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            self._metrics.request(variant, "feedback", 503)
+            self._metrics.request(variant, RouterRoute.FEEDBACK, 503)
             return error(
                 503, [], f"the {variant} model did not answer: {type(exc).__name__}", "unavailable"
             )
-        return self._answer(Forwarded(reply, variant, False), "feedback", started)
+        return self._answer(Forwarded(reply, variant, False), RouterRoute.FEEDBACK, started)
 
     async def _healthz(self, _scope: Scope, _body: bytes) -> Reply:
         return json_reply({"status": "ok"})
@@ -238,9 +253,8 @@ class RouterApp:
     async def _readyz(self, _scope: Scope, _body: bytes) -> Reply:
         return json_reply({"status": "ready", "canary_weight": self._weights.weight})
 
-    async def _metrics_endpoint(self, _scope: Scope, _body: bytes) -> Reply:
+    def _notice_weight(self) -> None:
         self._weights.weight  # noqa: B018 - a scrape also notices a new weight file
-        return Reply(200, generate_latest(self._registry), CONTENT_TYPE_LATEST)
 
 
 def create_router_app(
