@@ -18,9 +18,9 @@ from local_stack.manifests import ManifestError
 from local_stack.models import ModelBuildError
 from local_stack.pods import LOOPBACK
 from local_stack.processes import wait_until
-from local_stack.prometheus import PrometheusError
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackError, StackOptions
 from local_stack.toolchain import REPO_ROOT, ToolchainError
+from modelmon.ops.prometheus import PrometheusError
 
 DEMO_WORKDIR = REPO_ROOT / ".cache" / "demo"
 EXPECTED_ERRORS = (

@@ -97,12 +97,6 @@ class Supervisor:
         self.processes.append(process)
         return process
 
-    def get(self, name: str) -> ManagedProcess:
-        for process in self.processes:
-            if process.name == name:
-                return process
-        raise KeyError(name)
-
     def stop_all(self) -> None:
         while self.processes:
             self.processes.pop().stop()

@@ -1,22 +1,16 @@
-"""A real Prometheus server for the local stack, and a small client of its HTTP API."""
+"""A real Prometheus server for the local stack; modelmon.ops.prometheus is its client."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from local_stack.pods import LOOPBACK
 from local_stack.processes import ManagedProcess, Supervisor
 from local_stack.toolchain import require
-
-
-class PrometheusError(Exception):
-    """The Prometheus API answered with an error, or not at all."""
 
 
 def write_config(
@@ -49,60 +43,3 @@ def start(supervisor: Supervisor, config: Path, data_dir: Path, port: int) -> Ma
         "--log.level=warn",
     ]
     return supervisor.start("prometheus", argv)
-
-
-@dataclass(frozen=True)
-class PrometheusClient:
-    url: str
-    timeout: float = 5.0
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        try:
-            response = requests.get(f"{self.url}{path}", params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise PrometheusError(f"Prometheus at {self.url} is not reachable: {exc}") from exc
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise PrometheusError(
-                f"{path}: HTTP {response.status_code}, not JSON: {response.text[:200]}"
-            ) from exc
-        if body.get("status") != "success":
-            raise PrometheusError(f"{path}: {body.get('errorType')}: {body.get('error')}")
-        return body["data"]
-
-    def ready(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/-/ready", timeout=self.timeout).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        data = self._get("/api/v1/query", {"query": promql})
-        result: list[dict[str, Any]] = data["result"]
-        return result
-
-    def targets(self) -> list[dict[str, Any]]:
-        data = self._get("/api/v1/targets", {"state": "active"})
-        active: list[dict[str, Any]] = data["activeTargets"]
-        return active
-
-    def rules(self) -> list[dict[str, Any]]:
-        groups: list[dict[str, Any]] = self._get("/api/v1/rules")["groups"]
-        return groups
-
-    def alerts(self) -> list[dict[str, Any]]:
-        alerts: list[dict[str, Any]] = self._get("/api/v1/alerts")["alerts"]
-        return alerts
-
-    def runtime_info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self._get("/api/v1/status/runtimeinfo")
-        return info
-
-    def reload(self) -> None:
-        try:
-            response = requests.post(f"{self.url}/-/reload", timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise PrometheusError(f"reload failed: {exc}") from exc
-        if response.status_code != 200:
-            raise PrometheusError(f"reload failed: HTTP {response.status_code} {response.text}")

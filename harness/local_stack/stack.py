@@ -26,6 +26,7 @@ from local_stack.pods import (
 from local_stack.processes import Supervisor, wait_until
 from local_stack.scrape import scrape_configs
 from local_stack.toolchain import REPO_ROOT
+from modelmon.ops.prometheus import PrometheusAPI
 
 DEFAULT_VALUES = REPO_ROOT / "values" / "local.yaml"
 POD_ENV = {"MODELMON_HOST": "127.0.0.1"}
@@ -60,7 +61,7 @@ class LocalStack:
         self.supervisor = Supervisor(self.workdir / "logs")
         self.objects: list[manifests.Manifest] = []
         self.pods: list[LocalPod] = []
-        self.prometheus = prometheus.PrometheusClient("")
+        self.prometheus = PrometheusAPI("")
         self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
         self.alertmanager_url = ""
         self._upgrades: dict[str, str] = {}
@@ -193,7 +194,7 @@ class LocalStack:
             alertmanager=self._start_alertmanager(),
         )
         process = prometheus.start(self.supervisor, config, self.workdir / "tsdb", port)
-        self.prometheus = prometheus.PrometheusClient(f"http://127.0.0.1:{port}")
+        self.prometheus = PrometheusAPI(f"http://127.0.0.1:{port}")
 
         def ready() -> bool:
             if not process.alive():

@@ -43,9 +43,9 @@ from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 from local_stack import chart, manifests
 from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
-from local_stack.prometheus import PrometheusClient
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions
 from local_stack.toolchain import REPO_ROOT, require
+from modelmon.ops.prometheus import PrometheusAPI
 from support import WebhookReceiver
 
 HERE = Path(__file__).parent
@@ -64,7 +64,7 @@ class Backend(ABC):
     name: str
     release: str
     namespace: str  # the `namespace` label of the model's series and alerts
-    prometheus: PrometheusClient
+    prometheus: PrometheusAPI
     patience: float = 1.0  # timeouts are multiplied by this (a cluster is slower)
 
     @property
@@ -361,7 +361,7 @@ class KindBackend(Backend):
             missing_ok=True,
         )
         self._wait_for_rollout(*PARTS, "retrain-webhook")
-        self.prometheus = PrometheusClient(self._forward(f"{STACK}-prometheus", 9090))
+        self.prometheus = PrometheusAPI(self._forward(f"{STACK}-prometheus", 9090))
         wait_until(self.prometheus.ready, 60, describe="Prometheus ready")
 
     def _create_token_secret(self) -> None:

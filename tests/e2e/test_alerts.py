@@ -138,7 +138,7 @@ def test_drifted_inputs_raise_the_real_error_and_fire_the_quality_alerts(backend
         [mae] = backend.prometheus.query(
             f'model:mae{{namespace="{backend.namespace}",variant="stable"}}'
         )
-        assert float(mae["value"][1]) > 0.4
+        assert mae.value > 0.4
     with Traffic(predictions_with_feedback(stable, Rows(seed=202)), rate=25):
         for alertname in QUALITY_ALERTS:
             wait_resolved(backend, alertname, labels, since)

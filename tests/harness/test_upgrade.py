@@ -31,7 +31,7 @@ def last_config_time(stack: LocalStack) -> str:
 def latency_alert_expr(stack: LocalStack) -> str:
     [rule] = [
         rule
-        for group in stack.prometheus.rules()
+        for group in stack.prometheus.rule_groups()
         for rule in group["rules"]
         if rule["name"] == "ModelLatencyHigh"
     ]

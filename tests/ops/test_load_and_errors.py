@@ -24,7 +24,7 @@ def router_counts(stack: LocalStack) -> dict[tuple[str, str], float]:
     result = stack.prometheus.query(
         f'sum by (route, code) (router_requests_total{{user_id="{USER}"}})'
     )
-    return {(r["metric"]["route"], r["metric"]["code"]): float(r["value"][1]) for r in result}
+    return {(r.labels["route"], r.labels["code"]): r.value for r in result}
 
 
 def grew(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict:

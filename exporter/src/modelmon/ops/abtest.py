@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from modelmon.contract import (
+    FEEDBACK,
+    FEEDBACK_ABSOLUTE_ERROR,
+    FEEDBACK_SQUARED_ERROR,
+    VARIANT_LABEL,
+    Variant,
+)
 from modelmon.ops.prometheus import PrometheusAPI, Scope
 
-COUNTERS = {
-    "n": "model_feedback_total",
-    "abs_sum": "model_feedback_absolute_error_total",
-    "sq_sum": "model_feedback_squared_error_total",
-}
+COUNTERS = {"n": FEEDBACK, "abs_sum": FEEDBACK_ABSOLUTE_ERROR, "sq_sum": FEEDBACK_SQUARED_ERROR}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def compare(stable: ErrorSums, canary: ErrorSums, alpha: float = 0.05) -> Compar
 def read_sums(api: PrometheusAPI, scope: Scope, window: str) -> dict[str, ErrorSums]:
     values = {
         name: api.by_label(
-            f"sum by (variant) (increase({metric}{{{scope.matchers()}}}[{window}]))", "variant"
+            f"sum by ({VARIANT_LABEL}) (increase({metric}{{{scope.matchers()}}}[{window}]))",
+            VARIANT_LABEL,
         )
         for name, metric in COUNTERS.items()
     }
@@ -123,12 +127,10 @@ def compare_from_prometheus(
     api: PrometheusAPI, scope: Scope, window: str, minimum: int, alpha: float
 ) -> Comparison:
     sums = read_sums(api, scope, window)
-    counts = {
-        variant: sums[variant].n if variant in sums else 0.0 for variant in ("stable", "canary")
-    }
+    counts = {str(v): sums[v].n if v in sums else 0.0 for v in (Variant.STABLE, Variant.CANARY)}
     if round(min(counts.values())) < max(minimum, 2):
         raise InsufficientSample(counts, minimum)
-    return compare(sums["stable"], sums["canary"], alpha)
+    return compare(sums[Variant.STABLE], sums[Variant.CANARY], alpha)
 
 
 def format_comparison(comparison: Comparison) -> list[str]:
@@ -137,7 +139,7 @@ def format_comparison(comparison: Comparison) -> list[str]:
         f"  {'variant':<8} {'n':>8} {'MAE':>8} {'sd(|e|)':>8}",
         *(
             f"  {name:<8} {sums.n:>8.0f} {sums.mae:>8.4f} {math.sqrt(sums.variance):>8.4f}"
-            for name, sums in (("stable", c.stable), ("canary", c.canary))
+            for name, sums in ((Variant.STABLE, c.stable), (Variant.CANARY, c.canary))
         ),
         f"  MAE difference (canary − stable): {c.difference:+.4f}, "
         f"{100 * (1 - c.alpha):.0f}% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]",

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import requests
 
+from modelmon.contract import VARIANT_HEADER
 from modelmon.ops.errors import OpsError
 from modelmon.ops.rows import Rows, bad_row
 
-VARIANT_HEADER = "X-Model-Variant"
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
@@ -79,12 +79,6 @@ class LoadResult:
     feedback: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
 
-    def failures(self) -> int:
-        """Requests that did not get the answer their kind expects (bad inputs expect 422)."""
-        expected = {"health": "200", "predict": "200", "bad": "422"}
-        wrong = sum(n for (kind, code), n in self.requests.items() if code != expected[kind])
-        return wrong + sum(n for code, n in self.feedback.items() if code != "200")
-
     def summary(self) -> list[str]:
         sent = sum(self.requests.values())
         rate = sent / self.elapsed if self.elapsed else 0.0
@@ -139,37 +133,39 @@ def _code(response: requests.Response | None, exc: Exception | None) -> str:
     return str(response.status_code) if response is not None else f"error:{type(exc).__name__}"
 
 
-def run_load(plan: LoadPlan, on_done: Callable[[], None] | None = None) -> LoadResult:
-    """Sends plan.total requests, spaced 1/rate apart, and any delayed feedback after them."""
-    check_reachable(plan.url)
-    rows = Rows.at_level(plan.level, plan.seed)
-    outcome = _Outcome()
-    sessions = threading.local()
-    in_flight = threading.BoundedSemaphore(plan.concurrency * 2)
+class _Sender:
+    """The requests of one load run, each on its worker thread's own HTTP session."""
 
-    def session() -> requests.Session:
-        if not hasattr(sessions, "value"):
-            sessions.value = requests.Session()
-        return sessions.value  # type: ignore[no-any-return]
+    def __init__(self, plan: LoadPlan, outcome: _Outcome) -> None:
+        self.plan = plan
+        self.outcome = outcome
+        self.rows = Rows.at_level(plan.level, plan.seed)
+        self._sessions = threading.local()
 
-    def post(path: str, body: object, headers: dict[str, str]) -> requests.Response:
-        return session().post(
-            f"{plan.url}{path}", json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
+    def _session(self) -> requests.Session:
+        if not hasattr(self._sessions, "value"):
+            self._sessions.value = requests.Session()
+        return self._sessions.value  # type: ignore[no-any-return]
+
+    def _post(self, path: str, body: object, headers: dict[str, str]) -> requests.Response:
+        return self._session().post(
+            f"{self.plan.url}{path}", json=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
         )
 
-    def send_feedback(prediction_id: str, truth: float) -> None:
+    def feedback(self, prediction_id: str, truth: float) -> None:
         try:
-            response = post("/feedback", {"prediction_id": prediction_id, "actual": truth}, {})
-            code = _code(response, None)
+            body = {"prediction_id": prediction_id, "actual": truth}
+            code = _code(self._post("/feedback", body, {}), None)
         except requests.RequestException as exc:
             code = _code(None, exc)
-        with outcome.lock:
-            outcome.result.feedback[code] += 1
+        with self.outcome.lock:
+            self.outcome.result.feedback[code] += 1
 
-    def predict(number: int) -> None:
-        row, truth = rows.take()
+    def _predict(self, number: int) -> None:
+        plan, outcome = self.plan, self.outcome
+        row, truth = self.rows.take()
         headers = {"X-User-ID": f"load-{number % plan.users}"} if plan.users else {}
-        response = post("/predict", {"features": row}, headers)
+        response = self._post("/predict", {"features": row}, headers)
         outcome.count("predict", _code(response, None))
         if response.status_code != 200:
             return
@@ -183,19 +179,32 @@ def run_load(plan: LoadPlan, on_done: Callable[[], None] | None = None) -> LoadR
         if plan.feedback_delay > 0:
             outcome.later(time.monotonic() + plan.feedback_delay, prediction_id, truth)
         else:
-            send_feedback(prediction_id, truth)
+            self.feedback(prediction_id, truth)
+
+    def request(self, kind: str, number: int) -> None:
+        try:
+            if kind == "predict":
+                self._predict(number)
+            elif kind == "bad":
+                self.outcome.count("bad", _code(self._post("/predict", bad_row(), {}), None))
+            else:
+                url = f"{self.plan.url}/healthz"
+                response = self._session().get(url, timeout=REQUEST_TIMEOUT_SECONDS)
+                self.outcome.count("health", _code(response, None))
+        except requests.RequestException as exc:
+            self.outcome.count(kind, _code(None, exc))
+
+
+def run_load(plan: LoadPlan, on_done: Callable[[], None] | None = None) -> LoadResult:
+    """Sends plan.total requests, spaced 1/rate apart, and any delayed feedback after them."""
+    check_reachable(plan.url)
+    outcome = _Outcome()
+    sender = _Sender(plan, outcome)
+    in_flight = threading.BoundedSemaphore(plan.concurrency * 2)
 
     def job(kind: str, number: int) -> None:
         try:
-            if kind == "predict":
-                predict(number)
-            elif kind == "bad":
-                outcome.count("bad", _code(post("/predict", bad_row(), {}), None))
-            else:
-                response = session().get(f"{plan.url}/healthz", timeout=REQUEST_TIMEOUT_SECONDS)
-                outcome.count("health", _code(response, None))
-        except requests.RequestException as exc:
-            outcome.count(kind, _code(None, exc))
+            sender.request(kind, number)
         finally:
             in_flight.release()
             if on_done is not None:
@@ -207,7 +216,7 @@ def run_load(plan: LoadPlan, on_done: Callable[[], None] | None = None) -> LoadR
     with ThreadPoolExecutor(plan.concurrency, thread_name_prefix="load") as pool:
         for number in range(plan.total):
             for prediction_id, truth in outcome.pop_due(time.monotonic()):
-                futures.append(pool.submit(send_feedback, prediction_id, truth))
+                futures.append(pool.submit(sender.feedback, prediction_id, truth))
             delay = started + number / plan.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -218,6 +227,6 @@ def run_load(plan: LoadPlan, on_done: Callable[[], None] | None = None) -> LoadR
         while outcome.due_feedback:
             time.sleep(0.05)
             for prediction_id, truth in outcome.pop_due(time.monotonic()):
-                pool.submit(send_feedback, prediction_id, truth).result()
+                pool.submit(sender.feedback, prediction_id, truth).result()
     outcome.result.elapsed = time.monotonic() - started
     return outcome.result

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from modelmon.contract import DRIFT_SCORE, VARIANT_LABEL, VARIANTS, RecordingRule
 from modelmon.ops.prometheus import PrometheusAPI, Scope
-
-VARIANTS = ("stable", "canary")
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,8 @@ class Quality:
 
     def variants(self) -> list[str]:
         seen = {*self.mae, *self.r2, *self.accuracy, *self.drift}
-        return [v for v in VARIANTS if v in seen] + sorted(seen - set(VARIANTS))
+        known = [str(v) for v in VARIANTS]
+        return [v for v in known if v in seen] + sorted(seen - set(known))
 
     def worst(self) -> dict[str, float]:
         """The worst value of each measure over the variants (what a retrain decision needs)."""
@@ -45,14 +45,15 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
 def read_quality(api: PrometheusAPI, scope: Scope) -> Quality:
     selector = "{" + scope.matchers() + "}"
 
-    def per_variant(promql: str) -> dict[str, float]:
-        return _finite(api.by_label(f"max by (variant) ({promql})", "variant"))
+    def per_variant(series: str) -> dict[str, float]:
+        promql = f"max by ({VARIANT_LABEL}) ({series}{selector})"
+        return _finite(api.by_label(promql, VARIANT_LABEL))
 
     return Quality(
-        mae=per_variant(f"model:mae{selector}"),
-        r2=per_variant(f"model:r2{selector}"),
-        accuracy=per_variant(f"model:accuracy{selector}"),
-        drift=per_variant(f"model_drift_score{selector}"),
+        mae=per_variant(RecordingRule.MAE),
+        r2=per_variant(RecordingRule.R2),
+        accuracy=per_variant(RecordingRule.ACCURACY),
+        drift=per_variant(DRIFT_SCORE.name),
     )
 
 
@@ -85,21 +86,15 @@ class AlertCondition:
         return bool(self.met_by)
 
 
-def _belongs(labels: dict[str, str], scope: Scope) -> bool:
-    if labels.get("user_id") != scope.user:
-        return False
-    return scope.namespace is None or labels.get("namespace") in (None, scope.namespace)
-
-
 def alert_conditions(api: PrometheusAPI, scope: Scope) -> list[AlertCondition]:
     """Each of the user's alert rules, with its expression evaluated now: `met` says the condition
     holds this instant, `state` what Prometheus made of it so far (the `for` clause)."""
     conditions = []
     for rule in api.alert_rules():
-        if not _belongs(rule.get("labels", {}), scope):
+        if not scope.owns(rule.get("labels", {})):
             continue
-        met_by = [s.labels for s in api.query(rule["query"]) if _belongs(s.labels, scope)]
-        states = {a["state"] for a in rule.get("alerts", []) if _belongs(a["labels"], scope)}
+        met_by = [s.labels for s in api.query(rule["query"]) if scope.owns(s.labels)]
+        states = {a["state"] for a in rule.get("alerts", []) if scope.owns(a["labels"])}
         state = next((s for s in ("firing", "pending") if s in states), "inactive")
         conditions.append(
             AlertCondition(
@@ -119,7 +114,8 @@ def format_conditions(conditions: list[AlertCondition]) -> list[str]:
     lines = []
     for condition in conditions:
         if condition.met:
-            where = ", ".join(sorted({labels.get("variant", "") for labels in condition.met_by}))
+            variants = {labels.get(VARIANT_LABEL, "") for labels in condition.met_by}
+            where = ", ".join(sorted(variants))
             verdict = f"condition MET ({where or 'all'}), alert {condition.state}"
             if condition.state != "firing":
                 verdict += f"; fires once it holds for {condition.for_seconds:g} s"

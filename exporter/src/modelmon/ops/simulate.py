@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from modelmon.contract import FEEDBACK
 from modelmon.ops.errors import OpsError
 from modelmon.ops.load import LoadPlan, LoadResult, run_load
 from modelmon.ops.prometheus import PrometheusAPI, Scope
@@ -21,8 +22,7 @@ CATCH_UP_SECONDS = 120.0
 
 
 def _feedback_seen(api: PrometheusAPI, scope: Scope) -> float:
-    samples = api.query(f"sum(model_feedback_total{{{scope.matchers()}}})")
-    return samples[0].value if samples else 0.0
+    return api.value(f"sum({FEEDBACK}{{{scope.matchers()}}})") or 0.0
 
 
 def wait_until_evaluated(
