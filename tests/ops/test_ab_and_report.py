@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.stack import LocalStack
+from local_stack.toolchain import REPO_ROOT
 from opstool import USER, Ran, run_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -99,11 +101,23 @@ def test_report_writes_the_plots_and_one_page(
     )
     assert ran.code == 0, ran.stderr
     page = (out / "report.md").read_text()
-    for image in ("mae", "r2", "latency", "requests", "split", "alerts"):
-        png = out / f"{image}.png"
-        assert png.read_bytes()[:8] == PNG_SIGNATURE, image
-        assert png.stat().st_size > 5_000, image
-        assert f"]({image}.png)" in page
+    [dashboard] = (REPO_ROOT / "dashboards").glob("*.json")
+    panels = [p for p in json.loads(dashboard.read_text())["panels"] if p.get("targets")]
+    plotted = [p for p in panels if p["type"] == "timeseries"]
+    assert len(plotted) >= 7
+    for panel in panels:
+        assert f"### {panel['title']}" in page, panel["title"]
+    images = sorted(out.glob("*.png"))
+    assert len(images) == len(plotted)
+    for png in images:
+        assert png.read_bytes()[:8] == PNG_SIGNATURE, png.name
+        assert png.stat().st_size > 5_000, png.name
+        assert f"]({png.name})" in page
+    # a table panel, read at the end of the range: one row per variant
+    table = page.split("### Stable vs canary")[1].split("###")[0]
+    for variant, version in (("stable", "1.0.0"), ("canary", "2.0.0")):
+        row = rf"^\| model_version={re.escape(version)}, variant={variant} \| [\d.e-]+ \|$"
+        assert re.search(row, table, re.MULTILINE), table
     quality = re.findall(r"^\s+(stable|canary)\s+([\d.]+)\s+([\d.-]+)", page, re.MULTILINE)
     assert {variant for variant, _mae, _r2 in quality} == {"stable", "canary"}, page
     for _variant, mae, _r2 in quality:
