@@ -137,7 +137,6 @@ def wait_answering(url: str, process: ManagedProcess, what: str, timeout: float 
 def start_serve_webhook(
     supervisor: Supervisor,
     token_file: Path,
-    prometheus_url: str,
     *extra_args: str,
     env: Mapping[str, str] | None = None,
 ) -> tuple[ManagedProcess, str]:
@@ -154,8 +153,6 @@ def start_serve_webhook(
             str(port),
             "--token-file",
             str(token_file),
-            "--prometheus-url",
-            prometheus_url,
             *extra_args,
         ],
         env=env,

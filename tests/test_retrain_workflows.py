@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from local_stack.toolchain import REPO_ROOT
-from modelmon.ops.retrain import WORKFLOW, GitHubWorkflow
+from modelmon.ops.github import WORKFLOW, GitHubWorkflow
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 RETRAIN = WORKFLOWS / "retrain-model.yaml"
@@ -64,15 +64,18 @@ def all_run_scripts(workflow: dict) -> str:
 
 def test_retrain_is_dispatched_with_the_inputs_modelmon_ops_sends():
     inputs = triggers(load(RETRAIN))["workflow_dispatch"]["inputs"]
-    assert set(inputs) == {"user_id", "drift_score"}
+    assert set(inputs) == {"user_id", "reason", "drift_score"}
+    assert inputs["user_id"]["required"] is True
+    for name in ("reason", "drift_score"):  # a retrain by hand from the Actions tab
+        assert (inputs[name]["required"], inputs[name]["default"]) == (False, "")
     for spec in inputs.values():
-        assert spec["required"] is True
         assert spec["type"] == "string"
-    # the other end of the contract: modelmon-ops trigger-retrain
+    # the other end of the contract: modelmon-ops trigger-retrain and serve-webhook
     assert RETRAIN.name == WORKFLOW
-    body = GitHubWorkflow(repo="acme/models", token="").body("user07", 0.31)
-    assert set(body["inputs"]) == set(inputs)
-    assert all(isinstance(v, str) for v in body["inputs"].values())
+    for drift in (0.31, None):
+        body = GitHubWorkflow(repo="acme/models", token="").body("user07", "MAE(0.5) > 0.4", drift)
+        assert set(body["inputs"]) == set(inputs)
+        assert all(isinstance(v, str) for v in body["inputs"].values())
 
 
 def test_retrain_jobs_run_prepare_data_then_retrain_then_trigger_deployment():
@@ -158,17 +161,32 @@ BAD_USERS = ["User07", "user07; rm -rf /", "-user", "user-", "user_07", "", "u" 
     ("user07", "-0.5", False),
     ("user07", "0.3$(id)", False),
     ("user07", "0.3\n", False),
-    ("user07", "", False),
+    ("user07", "", True),  # no drift measured: another quality alert asked
 ])  # fmt: skip
 def test_retrain_validates_its_inputs_first(tmp_path, user, drift, ok):
     job = load(RETRAIN)["jobs"]["prepare-data"]
     step = job["steps"][0]
     assert step["name"] == "Validate the inputs"
     assert "${{" not in step["run"]
-    result = run_step(step, tmp_path, USER_ID=user, DRIFT_SCORE=drift)
+    result = run_step(step, tmp_path, USER_ID=user, DRIFT_SCORE=drift, REASON="MAE(0.5) > 0.4")
     assert (result.returncode == 0) is ok, result.stdout + result.stderr
     if not ok:
         assert "::error::" in result.stdout
+
+
+@pytest.mark.parametrize(("reason", "ok"), [
+    ("", True),
+    ("MAE(0.5164) > 0.4 [ModelPerformanceDegraded, stable]; $(id) `id`", True),
+    ("x" * 1000, True),
+    ("x" * 1001, False),
+])  # fmt: skip
+def test_the_reason_is_kept_as_text_never_run(tmp_path, reason, ok):
+    step = load(RETRAIN)["jobs"]["prepare-data"]["steps"][0]
+    result = run_step(step, tmp_path, USER_ID="user07", DRIFT_SCORE="", REASON=reason)
+    assert (result.returncode == 0) is ok, result.stdout + result.stderr
+    if ok:
+        assert f"reason: {reason or 'none given'})" in result.stdout
+    assert "uid=" not in result.stdout
 
 
 @pytest.mark.parametrize(("user", "run_id", "ok"), [

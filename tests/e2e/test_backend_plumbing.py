@@ -21,7 +21,7 @@ def test_deliveries_are_read_back_from_a_real_webhook_log(tmp_path: Path) -> Non
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     supervisor = Supervisor(tmp_path / "logs")
-    process, url = start_serve_webhook(supervisor, token_file, f"http://127.0.0.1:{free_port()}")
+    process, url = start_serve_webhook(supervisor, token_file)
     sent = [
         {
             "status": "firing",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.pods import free_port
 from local_stack.processes import wait_until
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions
 from opstool import RELEASE, STACK_GITHUB_TOKEN, STACK_WEBHOOK_TOKEN, GitHubRecorder
@@ -26,16 +25,13 @@ def stack_github() -> Iterator[GitHubRecorder]:
 
 @pytest.fixture(scope="session")
 def ops_stack(stack_github: GitHubRecorder) -> Iterator[LocalStack]:
-    prometheus_port = free_port()
     options = StackOptions(
         values_files=(DEFAULT_VALUES, OPS_VALUES),
         set_values={
-            "model-exporter.retrainWebhook.prometheusUrl": f"http://127.0.0.1:{prometheus_port}",
             "model-exporter.retrainWebhook.githubApiUrl": stack_github.url,
         },
         release=RELEASE,
         namespace="kubeflow-user01",
-        prometheus_port=prometheus_port,
         secrets={
             "retrain-webhook-token": {"token": STACK_WEBHOOK_TOKEN},
             "github-token": {"token": STACK_GITHUB_TOKEN},

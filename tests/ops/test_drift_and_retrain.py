@@ -30,6 +30,11 @@ TOKEN = "ghp_" + "t" * 36  # a made-up token: the tests check it never shows up 
 MAE_ALERT = "ModelPerformanceDegraded"
 WEBHOOK_POD = "ops-model-exporter-retrain-webhook-0"
 DISPATCH_PATH = "/repos/acme/models/actions/workflows/retrain-model.yaml/dispatches"
+QUALITY_REASON = (
+    r"(MAE|R²|accuracy|drift)\(\d+\.\d{4}\) [<>] [\d.]+ "
+    r"\[(ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected), "
+    r"(stable|canary)\]"
+)
 
 
 def user_alert_state(stack: LocalStack, name: str) -> str:
@@ -101,8 +106,12 @@ def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retr
     )
     assert dispatch.path == DISPATCH_PATH
     assert dispatch.headers["Authorization"] == f"Bearer {STACK_GITHUB_TOKEN}"
-    assert dispatch.body["inputs"]["user_id"] == USER
-    assert float(dispatch.body["inputs"]["drift_score"]) >= 0  # MAE decided it, drift lags
+    inputs = dispatch.body["inputs"]
+    assert inputs["user_id"] == USER
+    # the reason is the alert that Alertmanager delivered first, with its value and threshold
+    assert re.fullmatch(QUALITY_REASON, inputs["reason"]), inputs["reason"]
+    # an empty drift score: no drift alert was among the alerts delivered
+    assert inputs["drift_score"] == "" or float(inputs["drift_score"]) > 0.25
     assert webhook.process is not None
     log = webhook.process.log_tail(200)
     assert f'"alertname": "{MAE_ALERT}"' in log  # the webhook logged what it was sent
@@ -112,13 +121,13 @@ def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retr
 
 @pytest.fixture(scope="class")
 def drifting(ops_stack: LocalStack, router_url: str) -> Iterator[None]:
-    """High-drift traffic for a whole class, so the measures stay over their thresholds."""
+    """High-drift traffic for a whole class, so the quality alerts stay active."""
     with Traffic(predictions_with_feedback(router_url, Rows.at_level("high", seed=11)), 20):
         eventually(
-            lambda: ops_stack.prometheus.query(f'max(model:mae{{user_id="{USER}"}})'),
-            lambda result: bool(result) and float(result[0]["value"][1]) > 0.45,
+            lambda: user_alert_state(ops_stack, MAE_ALERT),
+            lambda state: state in ("pending", "firing"),
             60,
-            "MAE above the retrain threshold",
+            f"{MAE_ALERT} active",
         )
         yield
 
@@ -138,7 +147,8 @@ class TestRetrainWhileDrifted:
             env=github_env(github, tmp_path / "cooldown.json"),
         )
         assert ran.code == 0, ran.stderr
-        assert re.search(r"MAE\(0\.\d{4}\) > 0\.45", ran.stdout), ran.stdout
+        # the threshold is the alert's: rules.alerts.ModelPerformanceDegraded.threshold
+        assert re.search(rf"MAE\(0\.\d{{4}}\) > 0\.4 \[{MAE_ALERT}, \w+\]", ran.stdout), ran.stdout
         assert "dry run, would dispatch" in ran.stdout
         assert github.requests == []
         assert not (tmp_path / "cooldown.json").exists()
@@ -158,12 +168,11 @@ class TestRetrainWhileDrifted:
         assert request.headers["Accept"] == "application/vnd.github+json"
         assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
         assert request.body["ref"] == "main"
-        assert set(request.body["inputs"]) == {"user_id", "drift_score"}
+        assert set(request.body["inputs"]) == {"user_id", "reason", "drift_score"}
+        assert MAE_ALERT in request.body["inputs"]["reason"]
         assert request.body["inputs"]["user_id"] == USER
-        drift = ops_stack.prometheus.query(f'max(model_drift_score{{user_id="{USER}"}})')
-        assert float(request.body["inputs"]["drift_score"]) == pytest.approx(
-            float(drift[0]["value"][1]), abs=0.5
-        )
+        drift = ops_stack.prometheus.value(f'max(model_drift_score{{user_id="{USER}"}})')
+        assert float(request.body["inputs"]["drift_score"]) == pytest.approx(drift, abs=0.5)
         assert float(request.body["inputs"]["drift_score"]) > 0.25
 
         again = run_ops(*args, env=env)

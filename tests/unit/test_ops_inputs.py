@@ -1,4 +1,4 @@
-"""The load mix, durations and the webhook's reading of Alertmanager payloads."""
+"""The load mix, durations and the webhook's answers to Alertmanager."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from modelmon.ops.cooldown import Cooldown
 from modelmon.ops.durations import seconds
 from modelmon.ops.errors import OpsError
+from modelmon.ops.github import GitHubWorkflow
 from modelmon.ops.load import Mix
-from modelmon.ops.prometheus import PrometheusAPI
-from modelmon.ops.retrain import Cooldown, Thresholds
-from modelmon.ops.webhook import WebhookSettings, create_webhook_app, users_to_check
+from modelmon.ops.webhook import WebhookSettings, alerts_of, create_webhook_app
 
 TOKEN = "x" * 32
 
@@ -52,15 +52,13 @@ def test_bad_durations(text: str) -> None:
         seconds(text)
 
 
-def settings(tmp_path: Path) -> WebhookSettings:
-    """A dry-run webhook whose Prometheus is a closed port."""
+def settings(tmp_path: Path, workflow: GitHubWorkflow | None = None) -> WebhookSettings:
+    """A webhook that dry-runs, or dispatches to `workflow`."""
     return WebhookSettings(
         token=TOKEN,
-        prometheus=PrometheusAPI("http://127.0.0.1:9", timeout=1),
-        thresholds=Thresholds(),
         cooldown=Cooldown(tmp_path / "cooldown.json", 60),
-        workflow=None,
-        dry_run=True,
+        workflow=workflow,
+        dry_run=workflow is None,
     )
 
 
@@ -72,22 +70,10 @@ def alert(name: str, status: str = "firing", **labels: str) -> dict[str, object]
     }
 
 
-def test_only_firing_quality_alerts_with_a_user_are_acted_on() -> None:
-    payload = {
-        "alerts": [
-            alert("ModelPerformanceDegraded", user_id="user07", namespace="kubeflow-user07"),
-            alert("ModelR2Low", user_id="user07", namespace="kubeflow-user07"),  # same user
-            alert("ModelDriftDetected", status="resolved", user_id="user08"),
-            alert("ModelLatencyHigh", user_id="user09"),  # not a quality alert
-            alert("ModelAccuracyDropped"),  # no user
-        ]
-    }
-    assert users_to_check(
-        payload,
-        ("ModelPerformanceDegraded", "ModelR2Low", "ModelDriftDetected", "ModelAccuracyDropped"),
-    ) == [("user07", "kubeflow-user07")]
+def test_a_body_that_is_not_an_alertmanager_payload_is_refused() -> None:
     with pytest.raises(ValueError, match="not an Alertmanager webhook payload"):
-        users_to_check({"status": "firing"}, ("ModelR2Low",))
+        alerts_of({"status": "firing"})
+    assert alerts_of({"alerts": []}) == []
 
 
 def test_the_webhook_refuses_missing_and_wrong_tokens_and_counts_them(tmp_path: Path) -> None:
@@ -114,15 +100,19 @@ def test_the_webhook_refuses_missing_and_wrong_tokens_and_counts_them(tmp_path: 
     assert count("modelmon_ops_webhook_notifications_total") == 2
 
 
-def test_when_prometheus_is_down_the_webhook_asks_alertmanager_to_retry(tmp_path: Path) -> None:
-    client = TestClient(create_webhook_app(settings(tmp_path), CollectorRegistry()))
+def test_when_github_cannot_be_reached_the_webhook_asks_alertmanager_to_retry(
+    tmp_path: Path,
+) -> None:
+    unreachable = GitHubWorkflow("acme/models", "token", api_url="http://127.0.0.1:9")
+    client = TestClient(create_webhook_app(settings(tmp_path, unreachable), CollectorRegistry()))
     answer = client.post(
         "/alerts",
-        json={"alerts": [alert("ModelR2Low", user_id="user07")]},
+        json={"alerts": [alert("ModelR2Low", user_id="user07", action="retrain")]},
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
     assert answer.status_code == 503
-    assert "cannot reach Prometheus" in answer.json()["error"]
+    assert "cannot reach the GitHub API" in answer.json()["error"]
+    assert Cooldown(tmp_path / "cooldown.json", 60).remaining("user07") == 0
 
 
 def test_every_delivered_alert_is_logged_as_one_json_line(

@@ -1,4 +1,5 @@
-"""The retrain decision, the cooldown and the dry-run default, without any network."""
+"""The retrain decision (from the alerts that ask for one), the cooldown and the dry-run default,
+without any network."""
 
 from __future__ import annotations
 
@@ -6,34 +7,98 @@ from pathlib import Path
 
 import pytest
 
+from modelmon.contract import (
+    ACTION_LABEL,
+    MEASURE_LABEL,
+    RETRAIN_ACTION,
+    THRESHOLD_ANNOTATION,
+    VALUE_ANNOTATION,
+)
+from modelmon.ops.cooldown import Cooldown
 from modelmon.ops.errors import OpsError
-from modelmon.ops.readings import Quality
-from modelmon.ops.retrain import Cooldown, GitHubWorkflow, Thresholds, act, decide
+from modelmon.ops.github import GitHubWorkflow
+from modelmon.ops.retrain import act, decide, retrain_alerts
 
 
-def quality(mae: float, r2: float, drift: float) -> Quality:
-    return Quality(
-        mae={"stable": 0.2, "canary": mae},
-        r2={"stable": 0.9, "canary": r2},
-        accuracy={},
-        drift={"stable": 0.01, "canary": drift},
-    )
+def alert(
+    name: str,
+    measure: str | None,
+    value: str,
+    threshold: str,
+    *,
+    status: str = "firing",
+    user: str | None = "user07",
+    action: str = RETRAIN_ACTION,
+) -> dict[str, object]:
+    """An alert as Alertmanager's webhook payload carries it."""
+    labels = {"alertname": name, "variant": "canary", ACTION_LABEL: action}
+    if measure:
+        labels[MEASURE_LABEL] = measure
+    if user:
+        labels["user_id"] = user
+    annotations = {VALUE_ANNOTATION: value, THRESHOLD_ANNOTATION: threshold}
+    return {"status": status, "labels": labels, "annotations": annotations}
 
 
-def test_the_reason_names_the_worst_measure_and_its_threshold() -> None:
-    decision = decide(quality(0.5005, 0.9, 0.1), Thresholds())
+def test_the_reason_names_each_alert_its_value_and_its_threshold() -> None:
+    decision = decide(retrain_alerts([alert("ModelPerformanceDegraded", "mae", "0.5005", "0.4")]))
     assert decision.retrain
-    assert decision.reasons == ["MAE(0.5005) > 0.45"]
-    both = decide(quality(0.5, 0.6, 0.3), Thresholds())
-    assert both.reasons == ["MAE(0.5000) > 0.45", "R²(0.6000) < 0.7", "drift(0.3000) > 0.25"]
-    assert both.drift_score == pytest.approx(0.3)
+    assert decision.reasons == ["MAE(0.5005) > 0.4 [ModelPerformanceDegraded, canary]"]
+    assert decision.drift_score is None
+    several = decide(
+        retrain_alerts(
+            [
+                alert("ModelR2Low", "r2", "0.6", "0.75"),
+                alert("ModelDriftDetected", "drift", "3.1e-01", "0.25"),
+                alert("ModelAccuracyDropped", "accuracy", "0.5", "0.75"),
+            ]
+        )
+    )
+    assert several.reasons == [
+        "R²(0.6000) < 0.75 [ModelR2Low, canary]",
+        "accuracy(0.5000) < 0.75 [ModelAccuracyDropped, canary]",
+        "drift(0.3100) > 0.25 [ModelDriftDetected, canary]",
+    ]
+    assert several.drift_score == pytest.approx(0.31)
 
 
-def test_healthy_or_missing_measures_do_not_retrain() -> None:
-    assert not decide(quality(0.3, 0.85, 0.1), Thresholds()).retrain
-    empty = decide(Quality({}, {}, {}, {}), Thresholds())
-    assert not empty.retrain
-    assert "no data" in empty.reasons[0]
+def test_an_alert_of_your_own_with_the_label_asks_too_even_without_a_measure() -> None:
+    [mine] = retrain_alerts([alert("FewGoodPredictions", None, "3", "5")])
+    assert decide([mine]).reasons == [
+        "FewGoodPredictions(3.0000) past 5 [FewGoodPredictions, canary]"
+    ]
+
+
+def test_prometheus_active_alerts_count_pending_ones_as_the_condition_holding_now() -> None:
+    from_prometheus = {
+        "labels": {"alertname": "ModelR2Low", ACTION_LABEL: RETRAIN_ACTION, "user_id": "u1"},
+        "annotations": {THRESHOLD_ANNOTATION: "0.75"},
+        "state": "pending",
+        "value": "6.5e-01",
+    }
+    [found] = retrain_alerts([from_prometheus])
+    assert (found.state, found.value, found.measure) == ("pending", 0.65, None)
+
+
+@pytest.mark.parametrize(
+    "ignored",
+    [
+        alert("ModelDriftDetected", "drift", "0.3", "0.25", status="resolved"),
+        alert("ModelLatencyHigh", None, "0.3", "0.1", action="page"),
+        alert("ModelAccuracyDropped", "accuracy", "0.5", "0.75", user=None),
+        {"labels": "not a mapping"},
+        "not an alert",
+    ],
+    ids=["resolved", "another action", "no user", "bad labels", "not a mapping"],
+)
+def test_only_active_alerts_that_ask_for_a_retrain_and_name_a_user_count(ignored) -> None:
+    assert retrain_alerts([ignored]) == []
+
+
+def test_no_active_alert_means_no_retrain() -> None:
+    decision = decide([])
+    assert not decision.retrain
+    assert decision.reasons == ["no quality alert is active"]
 
 
 def test_cooldown_survives_a_restart_and_expires(tmp_path: Path) -> None:
@@ -56,7 +121,7 @@ def test_dry_run_dispatches_nothing_and_records_no_cooldown(tmp_path: Path) -> N
     workflow = GitHubWorkflow("acme/models", "secret-token", api_url="http://127.0.0.1:9")
     cooldown = Cooldown(tmp_path / "cooldown.json", 60)
     outcome = act(
-        decide(quality(0.6, 0.9, 0.1), Thresholds()),
+        decide(retrain_alerts([alert("ModelPerformanceDegraded", "mae", "0.6", "0.4")])),
         "user07",
         workflow=workflow,
         cooldown=cooldown,
@@ -68,6 +133,20 @@ def test_dry_run_dispatches_nothing_and_records_no_cooldown(tmp_path: Path) -> N
         outcome.message
     )
     assert cooldown.remaining("user07") == 0
+
+
+def test_the_dispatch_body_carries_the_reason_and_an_unknown_drift_as_empty() -> None:
+    workflow = GitHubWorkflow("acme/models", "token")
+    body = workflow.body("user07", "MAE(0.5000) > 0.4", None)
+    assert body == {
+        "ref": "main",
+        "inputs": {"user_id": "user07", "reason": "MAE(0.5000) > 0.4", "drift_score": ""},
+    }
+    assert workflow.body("user07", "x" * 5000, 0.31234)["inputs"] == {
+        "user_id": "user07",
+        "reason": "x" * 1000,
+        "drift_score": "0.3123",
+    }
 
 
 def test_the_token_never_shows_in_the_workflow_repr() -> None:

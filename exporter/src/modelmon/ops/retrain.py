@@ -1,134 +1,128 @@
-"""Deciding to retrain, and asking GitHub Actions to do it (workflow_dispatch), at most once per
-cooldown per user."""
+"""The retrain decision, shared by `trigger-retrain --check-drift` and `serve-webhook`.
+
+A retrain is asked for by the quality alerts of rules/alerts.yaml: those labelled
+`action: retrain`. Their thresholds are the chart's `rules.alerts.<name>.threshold` values, the one
+place they are set; this module only reads what the alerts say (their labels, and their value
+and threshold annotations), whether Alertmanager sent them to the webhook or Prometheus lists
+them as active for the CLI. Then `act` applies the cooldown and the dry run and dispatches.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-import requests
+from modelmon.contract import (
+    ACTION_LABEL,
+    MEASURE_LABEL,
+    RETRAIN_ACTION,
+    THRESHOLD_ANNOTATION,
+    USER_LABEL,
+    VALUE_ANNOTATION,
+    VARIANT_LABEL,
+    Measure,
+)
+from modelmon.ops.cooldown import Cooldown
+from modelmon.ops.github import GitHubWorkflow
 
-from modelmon.ops.errors import OpsError
-from modelmon.ops.readings import Quality
-
-WORKFLOW = "retrain-model.yaml"
-GITHUB_API = "https://api.github.com"
+ACTIVE_STATES = ("firing", "pending")
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    max_mae: float = 0.45
-    min_r2: float = 0.70
-    max_drift: float = 0.25
+class QualityAlert:
+    """An active alert that asks for a retrain."""
+
+    name: str
+    user: str
+    namespace: str | None
+    variant: str
+    measure: Measure | None
+    value: float | None
+    threshold: str
+    state: str
+
+    def reason(self) -> str:
+        value = "?" if self.value is None else f"{self.value:.4f}"
+        where = f"{self.name}, {self.variant}" if self.variant else self.name
+        if self.measure is None:
+            return f"{self.name}({value}) past {self.threshold} [{where}]"
+        return (
+            f"{self.measure.display}({value}) {self.measure.worse_when} {self.threshold} [{where}]"
+        )
+
+
+def _number(text: object) -> float | None:
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _measure(text: str | None) -> Measure | None:
+    try:
+        return Measure(text) if text else None
+    except ValueError:
+        return None
+
+
+def retrain_alerts(alerts: Iterable[Any]) -> list[QualityAlert]:
+    """The active alerts labelled action=retrain, from Alertmanager's webhook payload (which
+    says `status`) or from Prometheus's /api/v1/alerts (which says `state`); others are skipped,
+    and so are alerts without a user_id, which no retrain could be asked for."""
+    found = []
+    for alert in alerts:
+        if not isinstance(alert, Mapping):
+            continue
+        labels = alert.get("labels") or {}
+        annotations = alert.get("annotations") or {}
+        if not isinstance(labels, Mapping) or not isinstance(annotations, Mapping):
+            continue
+        state = alert.get("state") or alert.get("status")
+        if labels.get(ACTION_LABEL) != RETRAIN_ACTION or state not in ACTIVE_STATES:
+            continue
+        if not labels.get(USER_LABEL):
+            continue
+        found.append(
+            QualityAlert(
+                name=str(labels.get("alertname", "")),
+                user=str(labels[USER_LABEL]),
+                namespace=labels.get("namespace"),
+                variant=str(labels.get(VARIANT_LABEL, "")),
+                measure=_measure(labels.get(MEASURE_LABEL)),
+                value=_number(annotations.get(VALUE_ANNOTATION, alert.get("value"))),
+                threshold=str(annotations.get(THRESHOLD_ANNOTATION, "its threshold")),
+                state=str(state),
+            )
+        )
+    return found
+
+
+def by_user(alerts: Iterable[QualityAlert]) -> dict[str, list[QualityAlert]]:
+    grouped: dict[str, list[QualityAlert]] = {}
+    for alert in alerts:
+        grouped.setdefault(alert.user, []).append(alert)
+    return grouped
 
 
 @dataclass(frozen=True)
 class Decision:
     retrain: bool
     reasons: list[str]
-    drift_score: float
+    drift_score: float | None  # the largest drift among the alerts, when one judges drift
 
 
-def decide(quality: Quality, thresholds: Thresholds) -> Decision:
-    """Retrain when any variant's MAE, R² or drift crosses its threshold; the reasons say which."""
-    worst = quality.worst()
-    reasons = []
-    if worst.get("mae", 0.0) > thresholds.max_mae:
-        reasons.append(f"MAE({worst['mae']:.4f}) > {thresholds.max_mae:g}")
-    if "r2" in worst and worst["r2"] < thresholds.min_r2:
-        reasons.append(f"R²({worst['r2']:.4f}) < {thresholds.min_r2:g}")
-    if worst.get("drift", 0.0) > thresholds.max_drift:
-        reasons.append(f"drift({worst['drift']:.4f}) > {thresholds.max_drift:g}")
-    if not reasons:
-        shown = ", ".join(f"{name} {value:.4f}" for name, value in worst.items()) or "no data"
-        reasons.append(f"every measure within its threshold ({shown})")
-        return Decision(False, reasons, worst.get("drift", 0.0))
-    return Decision(True, reasons, worst.get("drift", 0.0))
-
-
-class Cooldown:
-    """The time of each user's last retrain request, in a JSON file so it survives restarts."""
-
-    def __init__(self, state_file: Path, seconds: float) -> None:
-        self._file = state_file
-        self.seconds = seconds
-
-    def _read(self) -> dict[str, float]:
-        try:
-            data = json.loads(self._file.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise OpsError(f"cooldown state {self._file} is unreadable: {exc}") from exc
-        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-    def remaining(self, user: str, now: float | None = None) -> float:
-        last = self._read().get(user)
-        if last is None:
-            return 0.0
-        return max(0.0, last + self.seconds - (time.time() if now is None else now))
-
-    def record(self, user: str, now: float | None = None) -> None:
-        data = self._read()
-        data[user] = time.time() if now is None else now
-        self._file.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._file.with_suffix(".partial")
-        partial.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(partial, self._file)
-
-
-@dataclass(frozen=True)
-class GitHubWorkflow:
-    repo: str  # owner/name
-    token: str
-    api_url: str = GITHUB_API
-    workflow: str = WORKFLOW
-    ref: str = "main"
-
-    def __post_init__(self) -> None:
-        owner, _, name = self.repo.partition("/")
-        if not owner or not name or "/" in name:
-            raise OpsError(f"GITHUB_REPO {self.repo!r}: expected owner/name")
-
-    def __repr__(self) -> str:  # never show the token, even in a debugger or a log line
-        return f"GitHubWorkflow(repo={self.repo!r}, workflow={self.workflow!r}, ref={self.ref!r})"
-
-    @property
-    def dispatch_url(self) -> str:
-        base = self.api_url.rstrip("/")
-        return f"{base}/repos/{self.repo}/actions/workflows/{self.workflow}/dispatches"
-
-    def body(self, user: str, drift_score: float) -> dict[str, object]:
-        # workflow_dispatch inputs are strings
-        return {"ref": self.ref, "inputs": {"user_id": user, "drift_score": f"{drift_score:.4f}"}}
-
-    def dispatch(self, user: str, drift_score: float) -> None:
-        try:
-            response = requests.post(
-                self.dispatch_url,
-                json=self.body(user, drift_score),
-                headers={
-                    "Accept": "application/vnd.github+json",
-                    "Authorization": f"Bearer {self.token}",
-                    "X-GitHub-Api-Version": "2022-11-28",
-                },
-                timeout=15,
-            )
-        except requests.RequestException as exc:
-            raise OpsError(
-                f"cannot reach the GitHub API at {self.api_url} ({type(exc).__name__})"
-            ) from exc
-        if response.status_code != 204:
-            message = ""
-            try:
-                message = str(response.json().get("message", ""))
-            except ValueError:
-                message = response.text[:200]
-            status = f"HTTP {response.status_code} {message}".strip()
-            raise OpsError(f"GitHub refused the workflow dispatch: {status}")
+def decide(alerts: Iterable[QualityAlert]) -> Decision:
+    """Retrain when a quality alert is active; the reasons name each one, its value and its
+    threshold (the thresholds are the alerts' own, set once in the chart's values)."""
+    active = list(alerts)
+    drift = [a.value for a in active if a.measure is Measure.DRIFT and a.value is not None]
+    if not active:
+        return Decision(False, ["no quality alert is active"], None)
+    reasons = sorted({alert.reason() for alert in active})
+    return Decision(True, reasons, max(drift, default=None))
 
 
 @dataclass(frozen=True)
@@ -145,8 +139,10 @@ def act(
     cooldown: Cooldown,
     dry_run: bool,
     force: bool,
+    drift_score: float | None = None,
 ) -> Outcome:
-    """The same path for the CLI and the webhook: decide, respect the cooldown, dispatch."""
+    """The same path for the CLI and the webhook: decide, respect the cooldown, dispatch.
+    `drift_score` is what to report when no drift alert is among the reasons."""
     if not decision.retrain and not force:
         return Outcome("not_needed", "no retrain: " + "; ".join(decision.reasons))
     why = "; ".join(decision.reasons) if decision.retrain else "forced"
@@ -158,9 +154,10 @@ def act(
             f"{cooldown.seconds:g} s ago: next possible in {remaining:.0f} s",
         )
     if dry_run or workflow is None:
-        target = workflow.dispatch_url if workflow else f"the {WORKFLOW} workflow"
+        target = workflow.dispatch_url if workflow else "the retrain workflow"
         return Outcome("dry_run", f"retrain needed ({why}); dry run, would dispatch {target}")
-    workflow.dispatch(user, decision.drift_score)
+    drift = decision.drift_score if decision.drift_score is not None else drift_score
+    workflow.dispatch(user, why, drift)
     cooldown.record(user)
     return Outcome(
         "triggered",

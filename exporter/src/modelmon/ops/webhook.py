@@ -1,5 +1,7 @@
-"""serve-webhook: Alertmanager posts the quality alerts here; each firing alert's user goes the
-same way as `trigger-retrain --check-drift`. Every request must carry the bearer token."""
+"""serve-webhook: Alertmanager posts the quality alerts here, and each user whose alerts ask for a
+retrain goes down the same path as `trigger-retrain --check-drift`. It acts on what the alerts
+say (their labels, value and threshold), so it needs no Prometheus. Every request must carry the
+bearer token."""
 
 from __future__ import annotations
 
@@ -10,79 +12,50 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from modelmon import contract
+from modelmon.exposition import MetricsEndpoint
+from modelmon.metrics import labelled
+from modelmon.ops.cooldown import Cooldown
 from modelmon.ops.errors import OpsError
-from modelmon.ops.prometheus import PrometheusAPI, Scope
-from modelmon.ops.readings import read_quality
-from modelmon.ops.retrain import Cooldown, GitHubWorkflow, Thresholds, act, decide
-
-QUALITY_ALERTS = (
-    "ModelPerformanceDegraded",
-    "ModelR2Low",
-    "ModelAccuracyDropped",
-    "ModelDriftDetected",
-)
+from modelmon.ops.github import GitHubWorkflow
+from modelmon.ops.retrain import QualityAlert, act, by_user, decide, retrain_alerts
 
 log = logging.getLogger("modelmon.ops.webhook")
+DECISION_ACTIONS = ("triggered", "dry_run", "cooldown", "not_needed", "failed")
+REJECT_REASONS = ("missing_token", "bad_token")
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
     token: str
-    prometheus: PrometheusAPI
-    thresholds: Thresholds
     cooldown: Cooldown
     workflow: GitHubWorkflow | None
     dry_run: bool
-    alerts: tuple[str, ...] = QUALITY_ALERTS
 
 
 class WebhookMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.rejected = Counter(
-            "modelmon_ops_webhook_rejected",
-            "Webhook requests refused for a missing or wrong bearer token.",
-            ["reason"],
-            registry=registry,
-        )
-        self.notifications = Counter(
-            "modelmon_ops_webhook_notifications",
-            "Authenticated Alertmanager notifications received.",
-            registry=registry,
-        )
-        self.decisions = Counter(
-            "modelmon_ops_retrain_decisions",
-            "Retrain decisions, by what was done.",
-            ["action"],
-            registry=registry,
-        )
-        for reason in ("missing_token", "bad_token"):
+        self.rejected = labelled(contract.WEBHOOK_REJECTED, registry)
+        self.notifications = labelled(contract.WEBHOOK_NOTIFICATIONS, registry)
+        self.decisions = labelled(contract.RETRAIN_DECISIONS, registry)
+        for reason in REJECT_REASONS:
             self.rejected.labels(reason)
-        for action in ("triggered", "dry_run", "cooldown", "not_needed", "failed"):
+        for action in DECISION_ACTIONS:
             self.decisions.labels(action)
 
 
-def users_to_check(payload: Any, alerts: tuple[str, ...]) -> list[tuple[str, str | None]]:
-    """(user_id, namespace) of each firing quality alert in an Alertmanager webhook payload."""
+def alerts_of(payload: Any) -> list[Any]:
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
         raise ValueError("not an Alertmanager webhook payload: no 'alerts' list")
-    found: list[tuple[str, str | None]] = []
-    for alert in payload["alerts"]:
-        labels = alert.get("labels", {}) if isinstance(alert, dict) else {}
-        if alert.get("status") != "firing" or labels.get("alertname") not in alerts:
-            continue
-        if "user_id" not in labels:
-            continue
-        key = (str(labels["user_id"]), labels.get("namespace"))
-        if key not in found:
-            found.append(key)
-    return found
+    alerts: list[Any] = payload["alerts"]
+    return alerts
 
 
 def _summary(alert: Any) -> dict[str, Any]:
@@ -95,10 +68,44 @@ def _summary(alert: Any) -> dict[str, Any]:
     }
 
 
+class RetrainDecider:
+    """One notification at a time, off the event loop (GitHub calls block), so two alerts for
+    one user cannot both pass the cooldown."""
+
+    def __init__(self, settings: WebhookSettings, metrics: WebhookMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._lock = threading.Lock()
+
+    def __call__(self, alerts: list[QualityAlert]) -> list[dict[str, str]]:
+        decisions = []
+        with self._lock:
+            for user, theirs in by_user(alerts).items():
+                try:
+                    outcome = act(
+                        decide(theirs),
+                        user,
+                        workflow=self._settings.workflow,
+                        cooldown=self._settings.cooldown,
+                        dry_run=self._settings.dry_run,
+                        force=False,
+                    )
+                except OpsError as exc:
+                    self._metrics.decisions.labels("failed").inc()
+                    log.error("%s: %s", user, exc)
+                    raise OpsError(f"{user}: {exc}") from exc
+                self._metrics.decisions.labels(outcome.action).inc()
+                log.info("%s: %s", user, outcome.message)
+                decisions.append(
+                    {"user_id": user, "action": outcome.action, "message": outcome.message}
+                )
+        return decisions
+
+
 def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -> Starlette:
     metrics = WebhookMetrics(registry)
     expected = settings.token.encode()
-    decision_lock = threading.Lock()
+    decide_all = RetrainDecider(settings, metrics)
 
     def refused(reason: str) -> Response:
         metrics.rejected.labels(reason).inc()
@@ -117,57 +124,26 @@ def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -
             return refused("bad_token")
         metrics.notifications.inc()
         try:
-            payload = await request.json()
-            users = users_to_check(payload, settings.alerts)
+            received = alerts_of(await request.json())
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        for alert in payload["alerts"]:
+        for alert in received:
             # one JSON line per alert: what Alertmanager delivered, for operators and the e2e tier
             log.info("alert %s", json.dumps(_summary(alert), sort_keys=True))
         try:
-            decisions = await run_in_threadpool(decide_all, users)
+            decisions = await run_in_threadpool(decide_all, retrain_alerts(received))
         except OpsError as exc:
             # 503 makes Alertmanager retry the notification
             return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"decisions": decisions})
 
-    def decide_all(users: list[tuple[str, str | None]]) -> list[dict[str, str]]:
-        """Off the event loop (Prometheus and GitHub calls block), one notification at a time,
-        so two alerts for one user cannot both pass the cooldown."""
-        decisions = []
-        with decision_lock:
-            for user, namespace in users:
-                try:
-                    quality = read_quality(settings.prometheus, Scope(user, namespace))
-                    outcome = act(
-                        decide(quality, settings.thresholds),
-                        user,
-                        workflow=settings.workflow,
-                        cooldown=settings.cooldown,
-                        dry_run=settings.dry_run,
-                        force=False,
-                    )
-                except OpsError as exc:
-                    metrics.decisions.labels("failed").inc()
-                    log.error("%s: %s", user, exc)
-                    raise OpsError(f"{user}: {exc}") from exc
-                metrics.decisions.labels(outcome.action).inc()
-                log.info("%s: %s", user, outcome.message)
-                decisions.append(
-                    {"user_id": user, "action": outcome.action, "message": outcome.message}
-                )
-        return decisions
-
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
-
-    async def metrics_endpoint(_request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
             Route("/alerts", alerts, methods=["POST"]),
             Route("/healthz", healthz),
-            Route("/metrics", metrics_endpoint),
+            Route("/metrics", MetricsEndpoint(registry), methods=["GET"]),
         ]
     )

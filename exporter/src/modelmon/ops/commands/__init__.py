@@ -1,0 +1,8 @@
+"""The modelmon-ops subcommands, in the order `--help` lists them."""
+
+from __future__ import annotations
+
+from modelmon.ops.commands import analysis, retraining, traffic
+from modelmon.ops.commands.base import Command
+
+COMMANDS: tuple[Command, ...] = (*traffic.COMMANDS, *analysis.COMMANDS, *retraining.COMMANDS)
