@@ -98,14 +98,20 @@ def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella):
         if c["name"] == "grafana-sc-dashboard"
     ]
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
-    [dashboard] = [
+    ours = [
         o
-        for o in objects
-        if o["kind"] == "ConfigMap"
-        and o["metadata"]["labels"].get("app.kubernetes.io/part-of") == "model-monitoring"
+        for o in manifests.of_kind(objects, "ConfigMap")
+        if o["metadata"]["labels"].get("app.kubernetes.io/part-of") == "model-monitoring"
     ]
-    assert dashboard["metadata"]["labels"][env["LABEL"]] == env["LABEL_VALUE"]
-    assert env["FOLDER_ANNOTATION"] in dashboard["metadata"]["annotations"]
+    loaded = [o for o in ours if o["metadata"]["labels"].get(env["LABEL"]) == env["LABEL_VALUE"]]
+    shipped = sorted(p.name for p in (chart.REPO_ROOT / "dashboards").glob("*.json"))
+    files = sorted(
+        name.removeprefix("monitoring-monitoring-") for o in loaded for name in o["data"]
+    )
+    assert files == shipped, "file names are <namespace>-<release>-<dashboard>.json"
+    for dashboard in loaded:
+        assert env["FOLDER_ANNOTATION"] in dashboard["metadata"]["annotations"]
+    assert len(ours) > len(loaded), "the router's weight ConfigMap is ours too, and not loaded"
     assert env["NAMESPACE"] == "ALL", "per-user dashboards live in the users' namespaces"
 
 

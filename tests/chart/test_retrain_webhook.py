@@ -17,12 +17,12 @@ from manifest_checks import (
     render_profile,
     validation_errors,
 )
-from modelmon.ops import webhook
+from modelmon.contract import ACTION_LABEL, RETRAIN_ACTION
 
 ATTACH = VALUES_DIR / "users" / "user07.yaml"
 NAME = "user07-model-exporter-retrain-webhook"
 RECEIVER = "user07-model-monitoring"
-QUALITY_ALERTS = "ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected"
+RETRAIN_MATCHER = {"name": ACTION_LABEL, "matchType": "=", "value": RETRAIN_ACTION}
 WEBHOOK_MOUNT = "/etc/modelmon/retrain-webhook"
 FOR_REAL = {
     "model-exporter.retrainWebhook.dryRun": "false",
@@ -87,10 +87,6 @@ def test_the_deployment_runs_serve_webhook_with_the_values(umbrella):
     assert args(objects) == {
         "--port": "8080",
         "--token-file": f"{WEBHOOK_MOUNT}/token",
-        "--prometheus-url": "http://monitoring-kube-prometheus-prometheus.monitoring.svc:9090",
-        "--max-mae": "0.45",
-        "--min-r2": "0.7",
-        "--max-drift": "0.25",
         "--cooldown": "1h",
         "--state-file": "/tmp/retrain-cooldown.json",
         "--github-repo": "model-monitoring/model-monitoring",
@@ -113,9 +109,9 @@ def test_values_reach_the_flags(umbrella, tmp_path):
             {
                 "model-exporter": {
                     "retrainWebhook": {
-                        "thresholds": {"maxMae": 0.3, "minR2": 0.8, "maxDrift": 0.1},
                         "cooldown": "1h30m",
-                        "prometheusUrl": "http://prom.example:9090",
+                        "workflow": "retrain.yml",
+                        "ref": "release",
                     }
                 }
             }
@@ -123,44 +119,19 @@ def test_values_reach_the_flags(umbrella, tmp_path):
     )
     objects = render(umbrella, (ATTACH, overrides))
     flags = args(objects)
-    assert (flags["--max-mae"], flags["--min-r2"], flags["--max-drift"]) == ("0.3", "0.8", "0.1")
-    assert flags["--cooldown"] == "1h30m"
-    assert flags["--prometheus-url"] == "http://prom.example:9090"
-
-
-@pytest.mark.parametrize(
-    ("release", "namespace", "stack_release", "url"),
-    [
-        (
-            "user07",
-            "kubeflow-user07",
-            "monitoring",
-            "monitoring-kube-prometheus-prometheus.monitoring",
-        ),
-        ("user07", "kubeflow-user07", "obs", "obs-kube-prometheus-stack-prometheus.monitoring"),
-        ("mon", "observability", "", "mon-kube-prometheus-stack-prometheus.observability"),
-    ],
-    ids=["attach", "attach, short stack release", "platform: the release's own stack"],
-)
-def test_the_default_prometheus_is_the_stacks_service(
-    umbrella, release, namespace, stack_release, url
-):
-    """kube-prometheus-stack names its Services from release-kube-prometheus-stack cut to 26
-    characters; the platform profile's stack lives in the release's own namespace."""
-    objects = render_profile(
-        umbrella,
-        [ATTACH],
-        release=release,
-        namespace=namespace,
-        set_values={**STACK_OFF, "model-exporter.monitoring.stackRelease": stack_release},
+    assert (flags["--cooldown"], flags["--workflow"], flags["--ref"]) == (
+        "1h30m",
+        "retrain.yml",
+        "release",
     )
-    [deployment] = [
-        d
-        for d in manifests.of_kind(objects, "Deployment")
-        if d["metadata"]["name"].endswith("-retrain-webhook")
+
+
+def test_the_webhook_reads_no_prometheus_and_holds_no_threshold_of_its_own(umbrella):
+    """It acts on the alerts it is sent: the thresholds are the rules' (rules.alerts)."""
+    flags = args(render(umbrella))
+    assert not [
+        flag for flag in flags if "prometheus" in flag or flag.startswith(("--max", "--min"))
     ]
-    [webhook] = deployment["spec"]["template"]["spec"]["containers"]
-    assert f"--prometheus-url=http://{url}.svc:9090" in webhook["args"]
 
 
 def test_dispatching_for_real_takes_the_github_token_from_its_secret(umbrella):
@@ -275,7 +246,7 @@ def test_quality_alerts_go_to_the_webhook_and_on_to_the_normal_receiver(umbrella
     assert route["routes"] == [
         {
             "receiver": f"{RECEIVER}-retrain",
-            "matchers": [{"name": "alertname", "matchType": "=~", "value": QUALITY_ALERTS}],
+            "matchers": [RETRAIN_MATCHER],
             "continue": True,
         },
         {"receiver": RECEIVER},
@@ -355,11 +326,20 @@ def test_templates_fail_clearly_even_without_the_schema(umbrella, values, messag
     assert message in str(error.value)
 
 
-def test_the_routed_alerts_are_the_ones_the_webhook_acts_on_and_the_rules_raise(umbrella):
-    assert QUALITY_ALERTS.split("|") == list(webhook.QUALITY_ALERTS)
+def test_the_routed_alerts_are_the_quality_alerts_the_rules_raise(umbrella):
     [rule] = manifests.of_kind(render(umbrella), "PrometheusRule")
-    raised = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
-    assert set(QUALITY_ALERTS.split("|")) <= raised
+    routed = {
+        r["alert"]
+        for g in rule["spec"]["groups"]
+        for r in g["rules"]
+        if r.get("labels", {}).get(RETRAIN_MATCHER["name"]) == RETRAIN_MATCHER["value"]
+    }
+    assert routed == {
+        "ModelPerformanceDegraded",
+        "ModelR2Low",
+        "ModelAccuracyDropped",
+        "ModelDriftDetected",
+    }
 
 
 def test_the_usual_webhook_receiver_can_send_a_bearer_token_from_a_secret(umbrella):

@@ -93,17 +93,13 @@ BAD_VALUES = {
         {"model-exporter": {"retrainWebhook": {"cooldown": "1w"}}},
         "at '/retrainWebhook/cooldown': '1w' does not match pattern",
     ),
-    "retrain R² threshold above one": (
-        {"model-exporter": {"retrainWebhook": {"thresholds": {"minR2": 1.5}}}},
-        "at '/retrainWebhook/thresholds/minR2': maximum: got 1.5, want 1",
+    "retrain thresholds of the webhook's own (the alerts' thresholds decide)": (
+        {"model-exporter": {"retrainWebhook": {"thresholds": {"maxMae": 0.45}}}},
+        "at '/retrainWebhook': additional properties 'thresholds' not allowed",
     ),
-    "negative retrain MAE threshold": (
-        {"model-exporter": {"retrainWebhook": {"thresholds": {"maxMae": -0.1}}}},
-        "at '/retrainWebhook/thresholds/maxMae': minimum: got -0.1, want 0",
-    ),
-    "negative retrain drift threshold": (
-        {"model-exporter": {"retrainWebhook": {"thresholds": {"maxDrift": -1}}}},
-        "at '/retrainWebhook/thresholds/maxDrift': minimum: got -1, want 0",
+    "empty name of a stack Service": (
+        {"stackServices": {"prometheus": ""}},
+        "at '/stackServices/prometheus': minLength: got 0, want 1",
     ),
     "GitHub token given as a value instead of a Secret": (
         {"model-exporter": {"retrainWebhook": {"githubToken": "ghp_x"}}},

@@ -19,13 +19,14 @@ from local_stack.pods import free_port
 from local_stack.processes import Supervisor, wait_until
 from local_stack.stack import DEFAULT_VALUES
 from local_stack.toolchain import REPO_ROOT, require
+from modelmon.contract import ACTION_LABEL, RETRAIN_ACTION
 from support import WebhookReceiver, eventually
 
 E2E_VALUES = REPO_ROOT / "tests" / "e2e" / "values-e2e.yaml"
 NAMESPACE, USER = "kubeflow-user01", "user01"
 PREFIX = f"{NAMESPACE}/e2e-model-monitoring"
 NORMAL, RETRAIN = f"{PREFIX}/e2e-model-monitoring", f"{PREFIX}/e2e-model-monitoring-retrain"
-QUALITY_ALERTS = "ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected"
+ASKS = {ACTION_LABEL: RETRAIN_ACTION}
 WITH_RETRAIN = {
     "model-exporter.retrainWebhook.enabled": "true",
     "model-exporter.retrainWebhook.tokenSecret.name": "retrain-webhook-token",
@@ -73,7 +74,7 @@ def test_the_retrain_route_continues_to_a_catch_all_for_the_normal_receiver(conf
     assert release_route["routes"] == [
         {
             "receiver": RETRAIN,
-            "matchers": [f'alertname=~"{QUALITY_ALERTS}"'],
+            "matchers": [f'{ACTION_LABEL}="{RETRAIN_ACTION}"'],
             "continue": True,
         },
         {"receiver": NORMAL, "continue": False},
@@ -189,13 +190,21 @@ def test_amtool_accepts_the_config(config, tmp_path):
 @pytest.mark.parametrize(
     ("labels", "receivers"),
     [
-        ({"alertname": "ModelR2Low"}, [RETRAIN, NORMAL]),
-        ({"alertname": "ModelDriftDetected"}, [RETRAIN, NORMAL]),
+        ({"alertname": "ModelR2Low", **ASKS}, [RETRAIN, NORMAL]),
+        ({"alertname": "ModelDriftDetected", **ASKS}, [RETRAIN, NORMAL]),
+        ({"alertname": "MyOwnAlert", **ASKS}, [RETRAIN, NORMAL]),
         ({"alertname": "ModelErrorRateHigh"}, [NORMAL]),
-        ({"alertname": "ModelR2Low", "namespace": "kubeflow-user02"}, ["null"]),
-        ({"alertname": "ModelR2Low", "user_id": "user02"}, ["null"]),
+        ({"alertname": "ModelR2Low", **ASKS, "namespace": "kubeflow-user02"}, ["null"]),
+        ({"alertname": "ModelR2Low", **ASKS, "user_id": "user02"}, ["null"]),
     ],
-    ids=["quality", "drift", "not a quality alert", "other namespace", "other user"],
+    ids=[
+        "quality",
+        "drift",
+        "an alert of your own that asks",
+        "not a quality alert",
+        "other namespace",
+        "other user",
+    ],
 )
 def test_amtool_routes_each_alert_to_the_expected_receivers(config, tmp_path, labels, receivers):
     path = alerting.write_config(config, tmp_path / "alertmanager.yml")
@@ -232,8 +241,8 @@ def test_a_running_alertmanager_still_delivers_quality_alerts_to_the_normal_rece
 
         wait_until(ready, 30, describe="Alertmanager ready")
         posted = [
-            {"labels": {"alertname": name, "namespace": NAMESPACE, "user_id": USER}}
-            for name in ("ModelR2Low", "ModelErrorRateHigh")
+            {"labels": {"alertname": name, "namespace": NAMESPACE, "user_id": USER, **extra}}
+            for name, extra in (("ModelR2Low", ASKS), ("ModelErrorRateHigh", {}))
         ]
         requests.post(f"{url}/api/v2/alerts", json=posted, timeout=5).raise_for_status()
         eventually(

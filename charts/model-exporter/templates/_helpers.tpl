@@ -79,28 +79,26 @@ release: {{ .Values.monitoring.stackRelease | default .Release.Name | quote }}
 {{- end -}}
 
 {{/*
-The variants to deploy, as a list of dicts: stable always, canary when enabled.
+The variant names, the chart's one copy of modelmon.contract.VARIANTS (tests/test_contract.py
+checks they agree); each is also the key of its values (stable, canary).
 */}}
-{{- define "model-exporter.variants" -}}
-{{- $variants := list (dict "name" "stable" "spec" .Values.stable) -}}
-{{- if .Values.canary.enabled -}}
-{{- $variants = append $variants (dict "name" "canary" "spec" .Values.canary) -}}
-{{- end -}}
-{{- toJson $variants -}}
+{{- define "model-exporter.variantNames" -}}
+{{- toJson (list "stable" "canary") -}}
 {{- end -}}
 
 {{/*
-Name of the kube-prometheus-stack that scrapes this release, as its own "fullname" helper makes
-it (release-kube-prometheus-stack cut to 26 characters, or the release alone when it already
-contains the chart name): its Prometheus Service is <this>-prometheus.
+The variants to deploy, as a list of dicts {name, spec}: those whose values have no `enabled`
+(stable) or have it true.
 */}}
-{{- define "model-exporter.stackFullname" -}}
-{{- $release := .Values.monitoring.stackRelease | default .Release.Name -}}
-{{- if contains "kube-prometheus-stack" $release -}}
-{{- $release | trunc 26 | trimSuffix "-" -}}
-{{- else -}}
-{{- printf "%s-kube-prometheus-stack" $release | trunc 26 | trimSuffix "-" -}}
+{{- define "model-exporter.variants" -}}
+{{- $variants := list -}}
+{{- range $name := include "model-exporter.variantNames" . | fromJsonArray -}}
+{{- $spec := index $.Values $name -}}
+{{- if or (not (hasKey $spec "enabled")) $spec.enabled -}}
+{{- $variants = append $variants (dict "name" $name "spec" $spec) -}}
 {{- end -}}
+{{- end -}}
+{{- toJson $variants -}}
 {{- end -}}
 
 {{/*
@@ -116,17 +114,8 @@ attaches to one, else this release's own, where it installed the stack itself.
 {{- end -}}
 
 {{/*
-The retrain webhook: object name, and the Prometheus it reads (retrainWebhook.prometheusUrl, or
-the stack's Prometheus Service).
+The retrain webhook's object name.
 */}}
 {{- define "model-exporter.retrainWebhookName" -}}
 {{- printf "%s-retrain-webhook" (include "model-exporter.fullname" .) -}}
-{{- end -}}
-
-{{- define "model-exporter.retrainWebhookPrometheusUrl" -}}
-{{- if .Values.retrainWebhook.prometheusUrl -}}
-{{- .Values.retrainWebhook.prometheusUrl -}}
-{{- else -}}
-{{- printf "http://%s-prometheus.%s.svc:9090" (include "model-exporter.stackFullname" .) (include "model-exporter.stackNamespace" .) -}}
-{{- end -}}
 {{- end -}}

@@ -29,37 +29,37 @@ app.kubernetes.io/part-of: model-monitoring
 {{- end -}}
 
 {{/*
-The exporter subchart's values and full name, seen from the umbrella.
+The umbrella reaches the exporter subchart through `index .Subcharts "model-exporter"`: the
+subchart's own context (its .Values, .Chart and .Release), so its helpers (fullname,
+monitorLabels, variants, retrainWebhookName) are called as they are, never re-implemented here.
 */}}
-{{- define "model-monitoring.exporterValues" -}}
-{{- toYaml (index .Values "model-exporter") -}}
-{{- end -}}
-
-{{- define "model-monitoring.exporterFullname" -}}
-{{- $context := dict "Values" (index .Values "model-exporter") "Release" .Release "Chart" (dict "Name" "model-exporter") -}}
-{{- include "model-exporter.fullname" $context -}}
-{{- end -}}
-
-{{/*
-Labels the monitoring stack's selectors look for (same rule as the exporter's ServiceMonitor).
-*/}}
-{{- define "model-monitoring.monitorLabels" -}}
-{{- $monitoring := (index .Values "model-exporter").monitoring -}}
-release: {{ $monitoring.stackRelease | default .Release.Name | quote }}
-{{- with $monitoring.extraLabels }}
-{{ toYaml . }}
-{{- end }}
-{{- end -}}
 
 {{/*
 Label matchers of this release's model series, and of its scrape targets.
 */}}
 {{- define "model-monitoring.seriesSelector" -}}
-{{- printf "namespace=%q,user_id=%q" .Release.Namespace (toString (index .Values "model-exporter").userId) -}}
+{{- $exporter := index .Subcharts "model-exporter" -}}
+{{- printf "namespace=%q,user_id=%q" .Release.Namespace (toString $exporter.Values.userId) -}}
+{{- end -}}
+
+{{/*
+The Service of each exporter variant this release runs: <exporter fullname>-<variant>.
+*/}}
+{{- define "model-monitoring.exporterServices" -}}
+{{- $exporter := index .Subcharts "model-exporter" -}}
+{{- $fullname := include "model-exporter.fullname" $exporter -}}
+{{- $services := list -}}
+{{- range include "model-exporter.variants" $exporter | fromJsonArray -}}
+{{- $services = append $services (printf "%s-%s" $fullname .name) -}}
+{{- end -}}
+{{- toJson $services -}}
 {{- end -}}
 
 {{- define "model-monitoring.targetSelector" -}}
-{{- printf "namespace=%q,service=~%q" .Release.Namespace (printf "%s-(stable|canary)" (include "model-monitoring.exporterFullname" .)) -}}
+{{- $exporter := index .Subcharts "model-exporter" -}}
+{{- $variants := include "model-exporter.variantNames" $exporter | fromJsonArray -}}
+{{- $services := printf "%s-(%s)" (include "model-exporter.fullname" $exporter) (join "|" $variants) -}}
+{{- printf "namespace=%q,service=~%q" .Release.Namespace $services -}}
 {{- end -}}
 
 {{/*
@@ -67,12 +67,9 @@ One absent() per exporter Service: a Deployment scaled to zero leaves no `up` se
 which `up == 0` cannot see. Each yields {namespace, service} from its matchers.
 */}}
 {{- define "model-monitoring.absentTargets" -}}
-{{- $exporter := index .Values "model-exporter" -}}
-{{- $variants := list "stable" -}}
-{{- if $exporter.canary.enabled }}{{ $variants = append $variants "canary" }}{{ end -}}
 {{- $terms := list -}}
-{{- range $variants -}}
-{{- $terms = append $terms (printf "absent(up{namespace=%q,service=%q})" $.Release.Namespace (printf "%s-%s" (include "model-monitoring.exporterFullname" $) .)) -}}
+{{- range include "model-monitoring.exporterServices" . | fromJsonArray -}}
+{{- $terms = append $terms (printf "absent(up{namespace=%q,service=%q})" $.Release.Namespace .) -}}
 {{- end -}}
 {{- join " or " $terms -}}
 {{- end -}}
@@ -91,16 +88,28 @@ Arguments: (list $ "text" threshold-or-nil)
 {{- end -}}
 
 {{/*
-The exporter subchart's retrain webhook, seen from the umbrella: the alerts it acts on, and the
-in-cluster URL Alertmanager posts them to (its Service, namespace-qualified: Alertmanager runs in
-the stack's namespace).
+The label that marks the alerts that ask for a retrain (rules/alerts.yaml sets it on the quality
+alerts): the retrain route matches it, the webhook acts on it. modelmon.contract names it too,
+and tests/test_contract.py checks that the two agree.
 */}}
-{{- define "model-monitoring.retrainAlerts" -}}
-ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected
+{{- define "model-monitoring.retrainMatcher" -}}
+name: action
+matchType: "="
+value: retrain
 {{- end -}}
 
+{{/*
+The in-cluster URL Alertmanager posts the retrain alerts to: the subchart's retrain webhook
+Service, namespace-qualified, since Alertmanager runs in the stack's namespace.
+*/}}
 {{- define "model-monitoring.retrainWebhookURL" -}}
-{{- $exporter := index .Values "model-exporter" -}}
-{{- $context := dict "Values" $exporter "Release" .Release "Chart" (dict "Name" "model-exporter") -}}
-{{- printf "http://%s.%s.svc:%d/alerts" (include "model-exporter.retrainWebhookName" $context) .Release.Namespace ($exporter.service.port | int) -}}
+{{- $exporter := index .Subcharts "model-exporter" -}}
+{{- printf "http://%s.%s.svc:%d/alerts" (include "model-exporter.retrainWebhookName" $exporter) .Release.Namespace ($exporter.Values.service.port | int) -}}
+{{- end -}}
+
+{{/*
+A Service of the kube-prometheus-stack this release installs, by key of .Values.stackServices.
+*/}}
+{{- define "model-monitoring.stackService" -}}
+{{- tpl (index .root.Values.stackServices .key) .root -}}
 {{- end -}}
