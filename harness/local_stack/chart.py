@@ -113,3 +113,30 @@ def render(
         args += ["--kube-version", kube_version]
     documents: list[Any] = list(yaml.safe_load_all(helm(*args)))
     return [d for d in documents if isinstance(d, dict) and d.get("kind")]
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def merged_values(
+    values_files: Sequence[Path] = (), set_values: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The umbrella's values as helm merges them: its defaults, each file, then each --set (a
+    dotted key, its value typed as YAML would type it)."""
+    values: dict[str, Any] = yaml.safe_load((UMBRELLA / "values.yaml").read_text()) or {}
+    for path in values_files:
+        values = _merge(values, yaml.safe_load(Path(path).read_text()) or {})
+    for dotted, text in (set_values or {}).items():
+        *parents, leaf = dotted.split(".")
+        tree: dict[str, Any] = {leaf: yaml.safe_load(text) if text else text}
+        for parent in reversed(parents):
+            tree = {parent: tree}
+        values = _merge(values, tree)
+    return values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import shutil
 import signal
 import socket
@@ -22,7 +23,7 @@ from local_stack.stack import DEFAULT_VALUES, LocalStack, StackError, StackOptio
 from local_stack.toolchain import REPO_ROOT, ToolchainError
 from modelmon.ops.prometheus import PrometheusError
 
-DEMO_WORKDIR = REPO_ROOT / ".cache" / "demo"
+DEMO_ROOT = REPO_ROOT / ".cache" / "demo"
 EXPECTED_ERRORS = (
     ChartError,
     ManifestError,
@@ -82,23 +83,25 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     demo.add_argument(
         "--workdir",
         type=Path,
-        default=DEMO_WORKDIR,
-        help="where logs, rendered files and Prometheus data go",
+        help=f"where logs, rendered files and Prometheus data go (default: {DEMO_ROOT}/<port>, "
+        "so two demos on two ports do not share it)",
     )
     return parser.parse_args(argv)
 
 
 def _print_urls(stack: LocalStack) -> None:
     print(f"{'Prometheus':<32} {stack.prometheus.url}/targets")
-    for pod in stack.pods:
-        if "http" not in pod.container.ports:
+    commands = {pod.workload: pod.container.command[0] for pod in stack.pods}
+    for service in stack.services:
+        if not any(p.name == "http" for p in service.ports):
             continue
-        api = "  (API docs: /docs)" if pod.container.command[0] == "modelmon-exporter" else ""
-        print(f"{pod.name:<32} {pod.url('http', '/metrics')}{api}", flush=True)
-    routers = [p for p in stack.pods if p.container.command[0] == "modelmon-router"]
+        workload = next((w for w in commands if w == service.name), "")
+        api = "  (API docs: /docs)" if commands.get(workload) == "modelmon-exporter" else ""
+        print(f"{service.name:<32} {stack.service_url(service.name)}/metrics{api}", flush=True)
+    routers = [w for w, command in commands.items() if command == "modelmon-router"]
     if routers:
         print(
-            f"Predictions go to the router:    POST {routers[0].url('http', '/predict')}",
+            f"Predictions go to the router:    POST {stack.service_url(routers[0])}/predict",
             flush=True,
         )
 
@@ -111,37 +114,42 @@ def demo(args: argparse.Namespace) -> int:
             raise StackError(f"--set {item}: expected KEY=VALUE")
         set_values[key] = value
     _check_port_free(args.prometheus_port)
-    if args.workdir.exists():
-        shutil.rmtree(args.workdir)
-    args.workdir.mkdir(parents=True)
+    workdir = args.workdir or DEMO_ROOT / str(args.prometheus_port)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
     options = StackOptions(
         values_files=tuple(args.values or (DEFAULT_VALUES,)),
         set_values=set_values,
         release=args.release,
         namespace=args.namespace,
         prometheus_port=args.prometheus_port,
-        workdir=args.workdir,
+        workdir=workdir,
     )
     started = time.monotonic()
-    print(f"Starting the local stack (logs in {args.workdir / 'logs'}) ...", flush=True)
+    print(f"Starting the local stack (logs in {workdir / 'logs'}) ...", flush=True)
     with LocalStack(options) as stack:
         wait_until(stack.targets_healthy, 30, describe="all Prometheus targets up")
         print(f"Ready in {time.monotonic() - started:.1f} s: every target is up.", flush=True)
         _print_urls(stack)
         print("Press Ctrl-C to stop.", flush=True)
         while True:
-            crashed = stack.supervisor.crashed()
-            if crashed:
-                process = crashed[0]
-                raise StackError(
-                    f"{process.name} exited with code {process.popen.returncode}; "
-                    f"see {process.log_path}"
-                )
             time.sleep(0.5)
+
+
+def _say_pod_events() -> None:
+    """The kubelet's restarts and probe failures, on the demo's output."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    for name in ("local_stack.kubelet", "local_stack.selection"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
+    _say_pod_events()
     signal.signal(signal.SIGINT, _raise_shutdown)
     signal.signal(signal.SIGTERM, _raise_shutdown)
     try:

@@ -11,30 +11,29 @@ processes share one network and one filesystem:
 - ConfigMap volumes: their keys are written as files under `mounts_dir`, and the mount path is
   rewritten to that folder, as the kubelet would project them;
 - cluster DNS: `//<service>:<port>` (short or namespace-qualified) in URLs of args and env becomes
-  the loopback address of the first pod behind that Service.
+  the loopback address of that Service's proxy (local_stack.proxy), which spreads connections over
+  the Service's ready pods.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from local_stack.manifests import (
     Container,
     LabelSelector,
     ManifestError,
-    Probe,
     Service,
     Workload,
 )
-from local_stack.processes import ManagedProcess, Supervisor, wait_until
+from local_stack.processes import ManagedProcess, Supervisor
 
 LOOPBACK = "127.0.0.1"
 _VARIABLE_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -55,6 +54,7 @@ class LocalPod:
     container: Container
     host_ports: dict[int, int]
     process: ManagedProcess | None = field(default=None, repr=False)
+    grace_seconds: float = 30.0
 
     def port(self, reference: str | int) -> int:
         """Host port for a container port given by name or number."""
@@ -103,41 +103,50 @@ def _map_path(value: str, path_map: Mapping[str, Path]) -> str:
     return value
 
 
-def plan_pods(workload: Workload) -> list[LocalPod]:
-    """One pod per replica, each container port given a free loopback port."""
+def plan_pods(workload: Workload, first: int = 0, count: int | None = None) -> list[LocalPod]:
+    """Pods <workload>-<first>, <workload>-<first + 1>, ... (one per replica unless `count`),
+    each container port given a free loopback port."""
     pods = []
-    for index in range(workload.replicas):
-        for container in workload.containers:
-            host_ports = {port: free_port() for port in container.ports.values()}
-            pods.append(
-                LocalPod(
-                    name=f"{workload.name}-{index}",
-                    namespace=workload.namespace,
-                    workload=workload.name,
-                    labels=workload.pod_labels,
-                    container=container,
-                    host_ports=host_ports,
-                )
+    for index in range(first, first + (workload.replicas if count is None else count)):
+        container = workload.container
+        pods.append(
+            LocalPod(
+                name=f"{workload.name}-{index}",
+                namespace=workload.namespace,
+                workload=workload.name,
+                labels=workload.pod_labels,
+                container=container,
+                host_ports={port: free_port() for port in container.ports.values()},
+                grace_seconds=workload.termination_grace,
             )
+        )
     return pods
 
 
-def service_addresses(services: Sequence[Service], pods: Sequence[LocalPod]) -> dict[str, str]:
-    """Every DNS spelling of `<service>:<port>` → 127.0.0.1:<host port of its first pod>."""
+def service_addresses(
+    services: Sequence[Service], proxy_ports: Mapping[tuple[str, str, int], int]
+) -> dict[str, str]:
+    """Every DNS spelling of `<service>:<port>` → the loopback address of its proxy, keyed in
+    `proxy_ports` by (namespace, name, port)."""
     addresses: dict[str, str] = {}
     for service in services:
-        selector = LabelSelector(service.selector)
-        backing = [
-            p for p in pods if p.namespace == service.namespace and selector.matches(p.labels)
-        ]
-        if not backing:
-            continue
         for port in service.ports:
-            target = f"{LOOPBACK}:{backing[0].port(port.target_port)}"
+            target = f"{LOOPBACK}:{proxy_ports[(service.namespace, service.name, port.port)]}"
             base = f"{service.name}.{service.namespace}"
             for host in (service.name, base, f"{base}.svc", f"{base}.svc.cluster.local"):
                 addresses[f"{host}:{port.port}"] = target
     return addresses
+
+
+def endpoints_of(service: Service, port: int, pods: Sequence[LocalPod]) -> list[int]:
+    """Host ports behind one port of a Service, one per pod its selector picks."""
+    [service_port] = [p for p in service.ports if p.port == port]
+    selector = LabelSelector(service.selector)
+    return [
+        pod.port(service_port.target_port)
+        for pod in pods
+        if pod.namespace == service.namespace and selector.matches(pod.labels)
+    ]
 
 
 def map_services(value: str, addresses: Mapping[str, str]) -> str:
@@ -187,6 +196,33 @@ class PodRuntime:
             return "emptyDir", {}
         return None
 
+    def _folder(self, pod: LocalPod, volume: str, kind: str) -> Path:
+        if self.mounts_dir is None:
+            raise ManifestError(f"pod {pod.name} mounts a {kind} but no mounts_dir is set")
+        return self.mounts_dir / pod.name / volume
+
+    def mounted_paths(self, pod: LocalPod) -> dict[str, Path]:
+        """Mount path → the local folder of each volume the pod mounts, without writing."""
+        return {
+            mount_path: self._folder(pod, volume, "volume")
+            for mount_path, volume in pod.container.mounts.items()
+            if self._volume_files(pod, volume) is not None
+        }
+
+    def exec_command(
+        self, pod: LocalPod, command: tuple[str, ...]
+    ) -> tuple[list[str], dict[str, str]]:
+        """A command run in the pod's container (an exec probe or hook), as a local argv and
+        the container's environment."""
+        env = self._environment(pod)
+        path_map = {**self.path_map, **self.mounted_paths(pod)}
+        argv = [_map_path(expand_references(part, env), path_map) for part in command]
+        search_path = env["PATH"]
+        found = shutil.which(argv[0], path=search_path) if "/" not in argv[0] else argv[0]
+        if found is None:
+            raise ManifestError(f"pod {pod.name}: command {argv[0]!r} not found on {search_path}")
+        return [found, *argv[1:]], env
+
     def mount_volumes(self, pod: LocalPod) -> dict[str, Path]:
         """Writes the pod's ConfigMap and Secret volumes (Secrets readable by this user only)
         and makes its emptyDirs, under mounts_dir; mount path → local folder."""
@@ -196,23 +232,50 @@ class PodRuntime:
             if found is None:
                 continue
             kind, files = found
-            if self.mounts_dir is None:
-                raise ManifestError(f"pod {pod.name} mounts a {kind} but no mounts_dir is set")
             private = kind == "Secret"
-            folder = self.mounts_dir / pod.name / volume
+            folder = self._folder(pod, volume, kind)
             folder.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
             for key, text in files.items():
                 write_atomically(folder / key, text, mode=0o600 if private else 0o644)
             mounted[mount_path] = folder
         return mounted
 
-    def argv_and_env(self, pod: LocalPod) -> tuple[list[str], dict[str, str]]:
+    def _declared(self, pod: LocalPod) -> tuple[dict[str, str], set[int]]:
+        """The container's env with ports moved to the host ports and Secret references filled
+        in; and the container ports an env variable passes."""
         declared = dict(pod.container.env)
         env_used: set[int] = set()
         for name, value in declared.items():
             if name.endswith("PORT") and value.isdigit() and int(value) in pod.host_ports:
                 declared[name] = str(pod.host_ports[int(value)])
                 env_used.add(int(value))
+        for variable, secret, key, optional in pod.container.secret_env:
+            if optional and secret not in self.secrets:
+                continue
+            data = self.secret(pod, secret)
+            if key not in data:
+                raise ManifestError(f"pod {pod.name}: Secret {secret} has no key {key}")
+            declared[variable] = data[key]
+        return declared, env_used
+
+    def _environment(self, pod: LocalPod) -> dict[str, str]:
+        declared, _ports = self._declared(pod)
+        path_map = {**self.path_map, **self.mounted_paths(pod)}
+        return {
+            "PATH": os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")]),
+            "HOME": os.environ.get("HOME", tempfile.gettempdir()),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **self.pod_env,
+            **{
+                name: map_services(_map_path(value, path_map), self.services)
+                for name, value in declared.items()
+            },
+        }
+
+    def argv_and_env(self, pod: LocalPod) -> tuple[list[str], dict[str, str]]:
+        """The container's command line and environment, its volumes written first."""
+        path_map = {**self.path_map, **self.mount_volumes(pod)}
+        declared, env_used = self._declared(pod)
         command = [expand_references(c, declared) for c in pod.container.command]
         args = [expand_references(a, declared) for a in pod.container.args]
         args, args_used = _remap_args(args, pod.host_ports)
@@ -222,31 +285,9 @@ class PodRuntime:
                 f"pod {pod.name}: container port {sorted(unmapped)[0]} is not passed as --port "
                 "or a *PORT env variable, so it cannot be moved to a free local port"
             )
-        path_map = {
-            **self.path_map,
-            **self.mount_volumes(pod),
-        }
-        for variable, secret, key, optional in pod.container.secret_env:
-            if optional and secret not in self.secrets:
-                continue
-            data = self.secret(pod, secret)
-            if key not in data:
-                raise ManifestError(f"pod {pod.name}: Secret {secret} has no key {key}")
-            declared[variable] = data[key]
         argv = [map_services(_map_path(part, path_map), self.services) for part in command + args]
         argv[0] = self._resolve(argv[0])
-        search_path = os.pathsep.join([*map(str, self.bin_dirs), os.environ.get("PATH", "")])
-        env = {
-            "PATH": search_path,
-            "HOME": os.environ.get("HOME", tempfile.gettempdir()),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            **self.pod_env,
-            **{
-                name: map_services(_map_path(value, path_map), self.services)
-                for name, value in declared.items()
-            },
-        }
-        return argv, env
+        return argv, self._environment(pod)
 
     def _resolve(self, executable: str) -> str:
         if "/" in executable:
@@ -272,31 +313,3 @@ def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
     os.replace(partial, path)
-
-
-def probe_ok(pod: LocalPod, probe: Probe) -> bool:
-    try:
-        response = requests.get(pod.url(probe.port, probe.path), timeout=1)
-    except requests.RequestException:
-        return False
-    return 200 <= response.status_code < 400
-
-
-def wait_ready(pods: Sequence[LocalPod], timeout: float) -> None:
-    """Waits for every pod's readiness probe; fails fast when a process exits."""
-
-    def all_ready() -> bool:
-        for pod in pods:
-            if pod.process is not None and not pod.process.alive():
-                last_line = (pod.process.log_tail(1) or "no output").strip()
-                raise ManifestError(
-                    f"pod {pod.name} exited with code {pod.process.popen.returncode} "
-                    f"({last_line}); full log: {pod.process.log_path}"
-                )
-        return all(
-            probe_ok(pod, pod.container.readiness)
-            for pod in pods
-            if pod.container.readiness is not None
-        )
-
-    wait_until(all_ready, timeout, describe="pods ready")

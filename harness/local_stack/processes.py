@@ -97,6 +97,11 @@ class Supervisor:
         self.processes.append(process)
         return process
 
+    def forget(self, process: ManagedProcess) -> None:
+        """Stops owning a process that has exited (the kubelet replaces a container's)."""
+        if process in self.processes:
+            self.processes.remove(process)
+
     def stop_all(self) -> None:
         while self.processes:
             self.processes.pop().stop()

@@ -153,14 +153,15 @@ class LocalBackend(Backend):
         self.webhook.close()
 
     def pod(self, part: str) -> str:
-        return f"{self.service(part)}-0"
+        [pod] = self.stack.pods_of(self.service(part))
+        return pod.name
 
     @property
     def scraped_services(self) -> set[str]:
         return {self.service(part) for part in PARTS}
 
     def url(self, part: str) -> str:
-        return self.stack.pod(self.pod(part)).url("http")
+        return self.stack.service_url(self.service(part))
 
     def set_weight(self, weight: int) -> None:
         self.stack.update_config_map(f"{self.fullname}-canary", "weight", str(weight))
@@ -171,28 +172,35 @@ class LocalBackend(Backend):
 
     @contextmanager
     def exporter_stopped(self, variant: str) -> Iterator[dict[str, str]]:
-        process = self.stack.pod(self.pod(variant)).process
-        assert process is not None
-        process.stop()
+        self.stack.scale(self.service(variant), 0)
         try:
-            yield {"service": self.service(variant), "pod": self.pod(variant)}
+            yield {"service": self.service(variant)}
         finally:
-            self.stack.restart_pod(self.pod(variant))
+            self.stack.scale(self.service(variant), 1)
 
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
-        process = self.stack.pod(self.pod(variant)).process
+        """SIGKILL of the container; the local kubelet restarts it, as a node's would."""
+        name = self.pod(variant)
+        process = self.stack.pod(name).process
         assert process is not None
+        restarts = self.stack.kubelet.status(name).restarts
         try:
             process.signal(9)
             yield
         finally:
-            self.stack.restart_pod(self.pod(variant))
+            wait_until(
+                lambda: self.stack.kubelet.status(name).restarts > restarts
+                and self.stack.kubelet.status(name).ready,
+                60,
+                describe=f"{name} restarted and ready",
+            )
 
     def router_instance(self) -> str:
-        process = self.stack.pod(self.pod("router")).process
+        name = self.pod("router")
+        process = self.stack.pod(name).process
         assert process is not None
-        return str(process.pid)
+        return f"{process.pid}/{self.stack.kubelet.status(name).restarts}"
 
     def delivered(self, alertname: str, status: str) -> list[Alert]:
         return self.webhook.alerts(alertname, status)

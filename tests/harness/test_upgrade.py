@@ -1,5 +1,5 @@
 """The local stack's life cycle. `upgrade` behaves as `helm upgrade` on a cluster: a changed
-container restarts its pod, and Prometheus reloads only when its rules change, as the
+container rolls out a new pod, and Prometheus reloads only when its rules change, as the
 operator's config-reloader reloads only on a changed file (a reload drops alert notifications
 for a few seconds). A start that fails stops what it started."""
 
@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from local_stack.kubelet import Kubelet
 from local_stack.manifests import ManifestError
+from local_stack.pods import LocalPod
 from local_stack.stack import LocalStack, StackOptions
 
 RELEASE = "upgrade"
@@ -38,17 +40,22 @@ def latency_alert_expr(stack: LocalStack) -> str:
     return str(rule["query"])
 
 
-def test_a_changed_container_restarts_only_its_pod_and_leaves_prometheus_alone(
+def test_a_changed_container_rolls_out_a_new_pod_and_leaves_prometheus_alone(
     stack: LocalStack,
 ) -> None:
-    canary = stack.pod(f"{RELEASE}-model-exporter-canary-0")
-    assert canary.process is not None
-    pid_before, config_before = canary.process.pid, last_config_time(stack)
-    restarted = stack.upgrade({"model-exporter.canary.faultInjection.latencySeconds": "1"})
-    assert restarted == [canary.name]
-    assert canary.process is not None
-    assert canary.process.pid != pid_before
+    workload = f"{RELEASE}-model-exporter-canary"
+    [old] = stack.pods_of(workload)
+    others = {p.name: p.process for p in stack.pods if p.workload != workload}
+    config_before = last_config_time(stack)
+    replaced = stack.upgrade({"model-exporter.canary.faultInjection.latencySeconds": "1"})
+    assert replaced == [old.name]
+    [new] = stack.pods_of(workload)
+    assert new.name != old.name, "a Deployment's new pod is a new pod"
+    assert "--inject-latency-seconds=1" in new.container.args
+    assert old.process is None, "the old pod is gone"
+    assert {p.name: p.process for p in stack.pods if p.workload != workload} == others
     assert last_config_time(stack) == config_before
+    assert stack.kubelet.ready()[new.name]
 
 
 def test_a_changed_rule_reloads_prometheus_with_it(stack: LocalStack) -> None:
@@ -60,8 +67,18 @@ def test_a_changed_rule_reloads_prometheus_with_it(stack: LocalStack) -> None:
     assert last_config_time(stack) != config_before
 
 
-def test_a_stack_that_fails_to_start_leaves_no_process_port_or_folder() -> None:
+def test_a_stack_that_fails_to_start_leaves_no_process_port_or_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     before = {child.pid for child in psutil.Process().children(recursive=True)}
+    started: list[LocalPod] = []
+    run = Kubelet.run
+
+    def run_and_remember(kubelet: Kubelet, pod: LocalPod) -> None:
+        started.append(pod)
+        run(kubelet, pod)
+
+    monkeypatch.setattr(Kubelet, "run", run_and_remember)
     options = StackOptions(
         release="broken",
         set_values={"model-exporter.canary.modelPath": "/opt/modelmon/models/missing.joblib"},
@@ -69,8 +86,8 @@ def test_a_stack_that_fails_to_start_leaves_no_process_port_or_folder() -> None:
     stack = LocalStack(options)
     with pytest.raises(ManifestError, match=r"pod broken-model-exporter-canary-0 exited"), stack:
         pass  # pragma: no cover - the start fails
-    started = [pod for pod in stack.pods if pod.process is not None]
     assert started, "the stack started no pod before failing"
+    assert stack.pods == [], "every pod was deleted"
     left = [
         child
         for child in psutil.Process().children(recursive=True)

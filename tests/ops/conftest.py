@@ -44,7 +44,7 @@ def ops_stack(stack_github: GitHubRecorder) -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="session")
 def router_url(ops_stack: LocalStack) -> str:
-    return ops_stack.pod(f"{RELEASE}-model-exporter-router-0").url("http")
+    return ops_stack.service_url(f"{RELEASE}-model-exporter-router")
 
 
 @pytest.fixture
