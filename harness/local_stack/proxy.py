@@ -100,10 +100,11 @@ class ServiceProxies:
                 _pipe(upstream_reader, client),
                 return_exceptions=True,
             )
+            failed = any(isinstance(result, BaseException) for result in results)
         except asyncio.CancelledError:  # the stack is stopping
-            results = [ConnectionAbortedError()]
+            failed = True
         for writer in (client, upstream):
-            if any(isinstance(r, BaseException) for r in results):
+            if failed:
                 _reset(writer)
             else:
                 writer.close()
