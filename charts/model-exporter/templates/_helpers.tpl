@@ -119,3 +119,23 @@ The retrain webhook's object name.
 {{- define "model-exporter.retrainWebhookName" -}}
 {{- printf "%s-retrain-webhook" (include "model-exporter.fullname" .) -}}
 {{- end -}}
+
+{{/*
+How a serving pod stops: it keeps taking connections for preStopSleepSeconds, so kube-proxy, an
+ingress controller and the router's pool let it go first, then gets SIGTERM and drains.
+*/}}
+{{- define "model-exporter.stopping" -}}
+{{- if ge (.Values.preStopSleepSeconds | int) (.Values.terminationGracePeriodSeconds | int) -}}
+{{- fail "preStopSleepSeconds must be shorter than terminationGracePeriodSeconds: the pod needs time to drain after it" -}}
+{{- end -}}
+terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds | int }}
+{{- end -}}
+
+{{- define "model-exporter.preStop" -}}
+{{- if .Values.preStopSleepSeconds }}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", "{{ .Values.preStopSleepSeconds | int }}"]
+{{- end }}
+{{- end -}}
