@@ -119,3 +119,25 @@ def test_health_readiness_and_info(client):
     assert client.get("/readyz").json()["model_version"] == "2.0.0"
     info = value(client, "model_version_info", variant="canary")
     assert info == 1.0
+
+
+def test_the_openapi_document_names_the_models_features_so_a_client_can_build_a_request(
+    client,
+):
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    request_ref = document["paths"]["/predict"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    request = schemas[request_ref.rsplit("/", 1)[1]]
+    [row_ref] = [
+        option["$ref"] for option in request["properties"]["features"]["anyOf"] if "$ref" in option
+    ]
+    row = schemas[row_ref.rsplit("/", 1)[1]]
+    assert row["required"] == list(ROW), "the model's features, in its order"
+    assert row["additionalProperties"] is False
+    assert {spec["type"] for spec in row["properties"].values()} == {"number"}
+    # a client that knows only the document: every required feature, a number each
+    built = {"features": dict.fromkeys(row["required"], 0.25)}
+    answer = client.post("/predict", json=built)
+    assert answer.status_code == 200, answer.text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,15 +29,15 @@ from modelmon.metrics import ServingMetrics
 from modelmon.service import InjectedFailure, InvalidInput, ModelService
 
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-FeatureRow = dict[str, FiniteNumber]
 
 
 class PredictRequest(BaseModel):
-    """One row in `features`, or a batch in `instances`; each row maps feature name to value."""
+    """One row in `features`, or a batch in `instances`; each row maps feature name to value.
+    `for_model` makes the model's own version, whose rows name its features."""
 
     model_config = ConfigDict(extra="forbid")
-    features: FeatureRow | None = None
-    instances: list[FeatureRow] | None = None
+    features: dict[str, FiniteNumber] | None = None
+    instances: list[dict[str, FiniteNumber]] | None = None
 
     @model_validator(mode="after")
     def one_of_features_or_instances(self) -> PredictRequest:
@@ -47,8 +48,25 @@ class PredictRequest(BaseModel):
     def rows(self) -> tuple[list[dict[str, float]], str]:
         """The rows, and the field they came in (for error locations)."""
         if self.features is not None:
-            return [self.features], "features"
-        return list(self.instances or []), "instances"
+            return [_as_dict(self.features)], "features"
+        return [_as_dict(row) for row in self.instances or []], "instances"
+
+    @classmethod
+    def for_model(cls, feature_names: Sequence[str]) -> type[PredictRequest]:
+        """The request of one model: rows with exactly its features, each a finite number, so
+        the OpenAPI document tells a client what to send."""
+        fields: dict[str, Any] = {name: (FiniteNumber, ...) for name in feature_names}
+        row = create_model("Features", __config__=ConfigDict(extra="forbid"), **fields)
+        return create_model(
+            "PredictRequest",
+            __base__=cls,
+            features=(row | None, None),
+            instances=(list[row] | None, None),  # type: ignore[valid-type]
+        )
+
+
+def _as_dict(row: Any) -> dict[str, float]:
+    return dict(row) if isinstance(row, dict) else dict(row.model_dump())
 
 
 class PredictionOut(BaseModel):
@@ -158,7 +176,6 @@ def model_routes(service: ModelService, count_bad_input: BadInputCounter) -> API
     metrics = service.metrics
     routes = APIRouter()
 
-    @routes.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict(body: PredictRequest) -> Any:
         started = time.perf_counter()
         rows, field = body.rows()
@@ -184,6 +201,16 @@ def model_routes(service: ModelService, count_bad_input: BadInputCounter) -> API
                 {"prediction_id": p.prediction_id, "prediction": p.value} for p in predictions
             ],
         }
+
+    # FastAPI reads the body's model from the annotation: the model's own request class.
+    predict.__annotations__["body"] = PredictRequest.for_model(service.model.feature_names)
+    routes.add_api_route(
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+    )
 
     @routes.post(
         "/feedback",

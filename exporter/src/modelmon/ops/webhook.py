@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from modelmon import contract
+from modelmon import __version__, contract
 from modelmon.exposition import MetricsEndpoint
 from modelmon.metrics import labelled
 from modelmon.ops.cooldown import Cooldown
@@ -28,6 +28,44 @@ from modelmon.ops.github import GitHubWorkflow
 from modelmon.ops.retrain import QualityAlert, act, by_user, decide, retrain_alerts
 
 log = logging.getLogger("modelmon.ops.webhook")
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "modelmon retrain webhook",
+        "version": __version__,
+        "description": "Alertmanager's webhook receiver for the alerts labelled action=retrain.",
+    },
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/alerts": {
+            "post": {
+                "summary": "An Alertmanager notification (webhook_config payload, version 4)",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["alerts"],
+                                "properties": {
+                                    "alerts": {"type": "array", "items": {"type": "object"}}
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "The decision for each user the alerts name"},
+                    "400": {"description": "Not an Alertmanager payload"},
+                    "401": {"description": "No bearer token, or the wrong one"},
+                    "503": {"description": "GitHub could not be asked; Alertmanager retries"},
+                },
+            }
+        },
+        "/healthz": {"get": {"responses": {"200": {"description": "The webhook runs"}}}},
+    },
+}
 DECISION_ACTIONS = ("triggered", "dry_run", "cooldown", "not_needed", "failed")
 REJECT_REASONS = ("missing_token", "bad_token")
 
@@ -124,9 +162,10 @@ def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -
             return refused("bad_token")
         metrics.notifications.inc()
         try:
-            received = alerts_of(await request.json())
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            received = alerts_of(json.loads(await request.body()))
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else "JSON nested too deep"
+            return JSONResponse({"error": f"not an Alertmanager payload: {reason}"[:300]}, 400)
         for alert in received:
             # one JSON line per alert: what Alertmanager delivered, for operators and the e2e tier
             log.info("alert %s", json.dumps(_summary(alert), sort_keys=True))
@@ -140,10 +179,14 @@ def create_webhook_app(settings: WebhookSettings, registry: CollectorRegistry) -
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def openapi_document(_request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
     return Starlette(
         routes=[
             Route("/alerts", alerts, methods=["POST"]),
             Route("/healthz", healthz),
+            Route("/openapi.json", openapi_document),
             Route("/metrics", MetricsEndpoint(registry), methods=["GET"]),
         ]
     )

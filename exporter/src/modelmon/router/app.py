@@ -7,6 +7,7 @@ request and response objects cost more here than the five routes they would tidy
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -27,11 +28,13 @@ from modelmon.contract import (
     variant_of_prediction,
 )
 from modelmon.exposition import MetricsEndpoint
+from modelmon.router import openapi
 from modelmon.router.cohort import draw_in_canary, in_canary
 from modelmon.router.config import RouterSettings
 from modelmon.router.metrics import RouterMetrics
 from modelmon.router.weight import WeightSource
 
+log = logging.getLogger("modelmon.router")
 BODY_USER_FIELD = "user_id"
 # Shorter than the exporters' own idle keep-alive (modelmon.serving.KEEP_ALIVE_SECONDS), so the
 # pool drops a connection before the server does.
@@ -80,8 +83,8 @@ def user_key_and_body(header_value: str | None, body: bytes) -> tuple[str | None
         return None, body
     try:
         payload = json.loads(body)
-    except ValueError:
-        return None, body  # the exporter answers malformed JSON with its own 422
+    except (ValueError, RecursionError):
+        return None, body  # the exporter answers malformed JSON with its own 4xx
     if not isinstance(payload, dict) or BODY_USER_FIELD not in payload:
         return None, body
     key = str(payload.pop(BODY_USER_FIELD))
@@ -95,13 +98,31 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it is longer than `limit` bytes."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def prediction_id_of(body: bytes) -> str | None:
+    """The prediction id of a feedback body, or None when the body is not a JSON object with a
+    string prediction_id."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("prediction_id"), str):
+        return None
+    return str(payload["prediction_id"])
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
@@ -135,6 +156,7 @@ class RouterApp:
             ("POST", "/feedback"): self._feedback,
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
+            ("GET", "/openapi.json"): self._openapi,
         }
         self._paths = {path for _method, path in self._routes} | {"/metrics"}
 
@@ -148,15 +170,23 @@ class RouterApp:
         if (method, scope["path"]) == ("GET", "/metrics"):
             await self._metrics_endpoint(scope, receive, send)
             return
+        await send_reply(send, await self._reply(method, scope, receive))
+
+    async def _reply(self, method: str, scope: Scope, receive: Receive) -> Reply:
         handler = self._routes.get((method, scope["path"]))
         if handler is None:
             if scope["path"] in self._paths:
-                reply = error(405, [], "method not allowed", "method_not_allowed")
-            else:
-                reply = error(404, [], "not found", "not_found")
-        else:
-            reply = await handler(scope, await read_body(receive))
-        await send_reply(send, reply)
+                return error(405, [], "method not allowed", "method_not_allowed")
+            return error(404, [], "not found", "not_found")
+        limit = self._settings.max_body_bytes
+        body = await read_body(receive, limit)
+        if body is None:
+            return error(413, ["body"], f"request body larger than {limit} bytes", "body_too_large")
+        try:
+            return await handler(scope, body)
+        except Exception:  # a bug, not bad input: said as such, never a hung connection
+            log.exception("%s %s failed", method, scope["path"])
+            return error(500, [], "internal error in the router", "internal")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -227,10 +257,15 @@ class RouterApp:
 
     async def _feedback(self, scope: Scope, body: bytes) -> Reply:
         started = time.perf_counter()
-        try:
-            prediction_id = json.loads(body).get("prediction_id")
-        except (ValueError, AttributeError):
-            prediction_id = None
+        prediction_id = prediction_id_of(body)
+        if prediction_id is None:
+            self._metrics.request(Variant.STABLE, RouterRoute.FEEDBACK, 422)
+            return error(
+                422,
+                ["body"],
+                "expected a JSON object with a string prediction_id and a number actual",
+                "invalid_feedback",
+            )
         variant = variant_of_prediction(prediction_id)
         if variant is None:
             self._metrics.request(Variant.STABLE, RouterRoute.FEEDBACK, 404)
@@ -246,6 +281,9 @@ class RouterApp:
                 503, [], f"the {variant} model did not answer: {type(exc).__name__}", "unavailable"
             )
         return self._answer(Forwarded(reply, variant, False), RouterRoute.FEEDBACK, started)
+
+    async def _openapi(self, _scope: Scope, _body: bytes) -> Reply:
+        return json_reply(openapi.document())
 
     async def _healthz(self, _scope: Scope, _body: bytes) -> Reply:
         return json_reply({"status": "ok"})

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelmon.flags import Flag, add_flags, non_negative_float, port_number
+from modelmon.flags import Flag, add_flags, non_negative_float, port_number, positive_int
 
 ENV_PREFIX = "MODELMON_ROUTER_"
 
@@ -23,6 +23,7 @@ class RouterSettings:
     user_id: str
     user_header: str
     timeout_seconds: float
+    max_body_bytes: int
 
 
 FLAGS = (
@@ -38,6 +39,12 @@ FLAGS = (
     ),
     Flag("--user-id", "static user_id label of the router's metrics", "default"),
     Flag("--user-header", "request header that names the user, for sticky routing", "X-User-ID"),
+    Flag(
+        "--max-body-bytes",
+        "request bodies larger than this are refused (413) before they are forwarded",
+        "1048576",
+        {"type": positive_int},
+    ),
     Flag(
         "--timeout-seconds",
         "time allowed for an exporter to answer",
