@@ -135,6 +135,17 @@ def test_dry_run_dispatches_nothing_and_records_no_cooldown(tmp_path: Path) -> N
     assert cooldown.remaining("user07") == 0
 
 
+def test_a_dry_run_keeps_a_cooldown_of_its_own_apart_from_the_real_one(tmp_path: Path) -> None:
+    cooldown = Cooldown(tmp_path / "cooldown.json", 60)
+    decision = decide(retrain_alerts([alert("ModelR2Low", "r2", "0.6", "0.75")]))
+    first = act(decision, "user07", workflow=None, cooldown=cooldown, dry_run=True, force=False)
+    again = act(decision, "user07", workflow=None, cooldown=cooldown, dry_run=True, force=False)
+    assert (first.action, again.action) == ("dry_run", "cooldown")
+    assert "retrained (in this dry run) less than 60 s ago" in again.message
+    assert cooldown.remaining("user07") == 0, "a real retrain is never held back by a dry run"
+    assert not (tmp_path / "cooldown.json").exists()
+
+
 def test_the_dispatch_body_carries_the_reason_and_an_unknown_drift_as_empty() -> None:
     workflow = GitHubWorkflow("acme/models", "token")
     body = workflow.body("user07", "MAE(0.5000) > 0.4", None)

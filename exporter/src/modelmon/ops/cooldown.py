@@ -16,6 +16,11 @@ class Cooldown:
         self._file = state_file
         self.seconds = seconds
 
+    def rehearsal(self) -> Cooldown:
+        """The cooldown a dry run keeps, beside the real one and apart from it: a dry run says
+        what would happen, cooldown included, and never holds back a real retrain."""
+        return Cooldown(self._file.with_name(f"{self._file.stem}.dry-run.json"), self.seconds)
+
     def _read(self) -> dict[str, float]:
         try:
             data = json.loads(self._file.read_text())

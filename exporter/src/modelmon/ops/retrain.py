@@ -146,14 +146,18 @@ def act(
     if not decision.retrain and not force:
         return Outcome("not_needed", "no retrain: " + "; ".join(decision.reasons))
     why = "; ".join(decision.reasons) if decision.retrain else "forced"
-    remaining = cooldown.remaining(user)
+    rehearsing = dry_run or workflow is None
+    kept = cooldown.rehearsal() if rehearsing else cooldown
+    remaining = kept.remaining(user)
     if remaining > 0 and not force:
+        retrained = "retrained (in this dry run)" if rehearsing else "retrained"
         return Outcome(
             "cooldown",
-            f"retrain needed ({why}) but {user} was retrained less than "
+            f"retrain needed ({why}) but {user} was {retrained} less than "
             f"{cooldown.seconds:g} s ago: next possible in {remaining:.0f} s",
         )
     if dry_run or workflow is None:
+        kept.record(user)
         target = workflow.dispatch_url if workflow else "the retrain workflow"
         return Outcome("dry_run", f"retrain needed ({why}); dry run, would dispatch {target}")
     drift = decision.drift_score if decision.drift_score is not None else drift_score
