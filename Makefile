@@ -11,7 +11,7 @@ COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe 
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools demo test test-kind bench lint lock clean
+.PHONY: help setup tools demo test test-kind bench soak lint lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/r
 	@$(PIP) -r bench/requirements.txt || $(PIP_FAILED)
 	@$(BIN)/python bench/bench_exporter.py
 	@$(BIN)/python bench/bench_router.py
+
+soak: setup  ## Soak benchmark: 10 minutes of steady load on the local stack; bench/results-soak.md.
+	@$(BIN)/python bench/bench_soak.py
 
 lint: setup  ## ruff and mypy only (the test suite runs them too).
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -161,3 +161,57 @@ def test_a_bad_values_file_is_a_one_line_error(repo_root, demo_args, tmp_path):
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("local-stack: error: helm template failed:")
+
+
+def demo_on_port(port: int) -> list[str]:
+    """The demo with its default workdir (.cache/demo/<port>), as `make demo` runs it."""
+    return [str(BIN_DIR / "local-stack"), "demo", "--prometheus-port", str(port)]
+
+
+def test_the_demo_restarts_a_killed_pod_says_so_and_keeps_serving(repo_root):
+    port = free_port()
+    demo = start_demo(demo_on_port(port), repo_root)
+    try:
+        demo.wait_for("every target is up", READY_WITHIN_SECONDS)
+        router = demo.wait_for("Predictions go to the router", 5).split("POST ")[1].strip()
+        [canary] = [p for p in demo.descendants() if "--variant=canary" in p.cmdline()]
+        canary.kill()
+        demo.wait_for("container exited with code -9", 10)
+        demo.wait_for("container started again (restart 1)", 15)
+        answers = [
+            requests.post(
+                router, json={"features": {f"x{i}": 0.5 for i in range(1, 11)}}, timeout=10
+            ).status_code
+            for _ in range(20)
+        ]
+        assert answers == [200] * 20
+        assert demo.popen.poll() is None, "the demo goes on"
+    finally:
+        demo.popen.send_signal(signal.SIGINT)
+        demo.popen.wait(timeout=30)
+
+
+def test_two_demos_in_one_checkout_bind_loopback_only_and_keep_apart(repo_root):
+    ports = [free_port(), free_port()]
+    demos = [start_demo(demo_on_port(port), repo_root) for port in ports]
+    try:
+        for demo in demos:
+            demo.wait_for("every target is up", 2 * READY_WITHIN_SECONDS)
+        for demo, port in zip(demos, ports, strict=True):
+            assert_target_up(port)
+            logs = repo_root / ".cache" / "demo" / str(port) / "logs"
+            assert any(f"logs in {logs}" in line for line in demo.seen), demo.seen[:3]
+            assert any(logs.glob("*.log")), f"{logs} holds this demo's logs"
+            listening = [
+                connection.laddr
+                for process in [psutil.Process(demo.popen.pid), *demo.descendants()]
+                for connection in process.net_connections(kind="inet")
+                if connection.status == psutil.CONN_LISTEN
+            ]
+            assert listening, "the demo listens"
+            assert {address.ip for address in listening} == {"127.0.0.1"}, listening
+    finally:
+        for demo in demos:
+            demo.popen.send_signal(signal.SIGINT)
+        for demo in demos:
+            demo.popen.wait(timeout=30)

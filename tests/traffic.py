@@ -11,7 +11,7 @@ import requests
 
 from modelmon.ops.rows import Rows, bad_row
 
-__all__ = ["Rows", "Traffic", "bad_inputs", "predictions_with_feedback"]
+__all__ = ["CountedLoad", "Rows", "Traffic", "bad_inputs", "predictions_with_feedback"]
 
 
 class Traffic:
@@ -66,3 +66,60 @@ def bad_inputs(url: str) -> Callable[[requests.Session], None]:
         assert response.status_code == 422, response.text
 
     return send
+
+
+class CountedLoad:
+    """Steady predictions through one URL from a few threads, every outcome counted: sent,
+    answered by status code, and lost (no answer at all), with the ground truth of each
+    answered prediction kept for feedback later. A fault test compares these counts."""
+
+    def __init__(self, url: str, rate: float, rows: Rows, workers: int = 4) -> None:
+        self.url = url
+        self.rows = rows
+        self._pause = workers / rate
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+        self.sent = 0
+        self.answered: dict[int, int] = {}
+        self.lost: list[str] = []
+        self.predictions: list[tuple[str, float]] = []  # (prediction id, truth)
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            row, truth = self.rows.take()
+            with self._lock:
+                self.sent += 1
+            try:
+                response = session.post(f"{self.url}/predict", json={"features": row}, timeout=10)
+            except requests.RequestException as exc:
+                with self._lock:
+                    self.lost.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with self._lock:
+                self.answered[response.status_code] = self.answered.get(response.status_code, 0) + 1
+                if response.status_code == 200:
+                    [prediction] = response.json()["predictions"]
+                    self.predictions.append((prediction["prediction_id"], truth))
+            self._stop.wait(max(0.0, self._pause - (time.monotonic() - started)))
+
+    @property
+    def failed(self) -> int:
+        """Requests without a 200: answered otherwise, or not answered at all."""
+        return self.sent - self.answered.get(200, 0)
+
+    def summary(self) -> str:
+        codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.answered.items()))
+        return f"sent {self.sent}, answered {{{codes}}}, lost {len(self.lost)}"
+
+    def __enter__(self) -> CountedLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)

@@ -430,6 +430,11 @@ class LocalStack:
         self.supervisor.forget(process)
         self._start_alertmanager(int(self.alertmanager_url.rsplit(":", 1)[1]))
 
+    @property
+    def servers(self) -> dict[str, ManagedProcess]:
+        """The stack's own servers (prometheus, alertmanager) by name."""
+        return dict(self._servers)
+
     def targets_healthy(self) -> bool:
         targets = self.prometheus.targets()
         return bool(targets) and all(t["health"] == "up" for t in targets)

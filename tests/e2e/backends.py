@@ -13,6 +13,7 @@ kind:  `helm upgrade --install` of the platform profile (values/kind.yaml) with
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pykube
 import pytest
@@ -51,6 +52,7 @@ from support import WebhookReceiver
 HERE = Path(__file__).parent
 USER = "user01"
 PARTS = ("stable", "canary", "router")
+RETRAIN_TOKEN_SECRET = "e2e-webhook-token"  # noqa: S105  # nosec B105 - a Secret's name
 # kube-prometheus-stack's fullname for the release "monitoring" (it truncates to 26 characters)
 STACK = "monitoring-kube-prometheus"
 Alert = dict[str, Any]
@@ -105,6 +107,40 @@ class Backend(ABC):
         """Changes when the router restarts (a pid, a pod uid and its restart count)."""
 
     @abstractmethod
+    def crash(self, part: str) -> None:
+        """SIGKILL of the part's container; its kubelet restarts it, with back-off."""
+
+    @abstractmethod
+    def restarts(self, part: str) -> int:
+        """How often the kubelet has restarted the part's container."""
+
+    @abstractmethod
+    @contextmanager
+    def scaled_to_zero(self, part: str) -> Iterator[None]:
+        """The part's Deployment scaled to 0, and back to 1 (ready) after the block."""
+
+    @abstractmethod
+    def restart_prometheus(self) -> None:
+        """Prometheus stopped gracefully and started again on its own data; returns once ready."""
+
+    @abstractmethod
+    def restart_alertmanager(self) -> None:
+        """Alertmanager stopped gracefully and started again on its own data (its notification
+        log included); returns once ready."""
+
+    @abstractmethod
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        """Alertmanager's active alerts (its API v2)."""
+
+    @abstractmethod
+    def retrain_webhook_alerts(self, alertname: str, status: str) -> list[Alert]:
+        """The alerts the release's retrain webhook received, from its log."""
+
+    @abstractmethod
+    def retrain_webhook_token(self) -> str:
+        """The bearer token the retrain webhook wants."""
+
+    @abstractmethod
     def delivered(self, alertname: str, status: str) -> list[Alert]:
         """Alerts Alertmanager delivered to the webhook, as the webhook received them."""
 
@@ -135,11 +171,18 @@ class LocalBackend(Backend):
 
     def __init__(self) -> None:
         self.webhook = WebhookReceiver()
+        self.token = secrets.token_hex(32)
         options = StackOptions(
             values_files=(DEFAULT_VALUES, HERE / "values-e2e.yaml"),
-            set_values={"alerting.webhook.url": self.webhook.url},
+            set_values={
+                "alerting.webhook.url": self.webhook.url,
+                # the release's own retrain webhook, in dry run, as on the kind backend
+                "model-exporter.retrainWebhook.enabled": "true",
+                "model-exporter.retrainWebhook.tokenSecret.name": RETRAIN_TOKEN_SECRET,
+            },
             release=self.release,
             namespace=self.namespace,
+            secrets={RETRAIN_TOKEN_SECRET: {"token": self.token}},
         )
         self.stack = LocalStack(options)
 
@@ -158,7 +201,7 @@ class LocalBackend(Backend):
 
     @property
     def scraped_services(self) -> set[str]:
-        return {self.service(part) for part in PARTS}
+        return {self.service(part) for part in (*PARTS, "retrain-webhook")}
 
     def url(self, part: str) -> str:
         return self.stack.service_url(self.service(part))
@@ -190,8 +233,10 @@ class LocalBackend(Backend):
             yield
         finally:
             wait_until(
-                lambda: self.stack.kubelet.status(name).restarts > restarts
-                and self.stack.kubelet.status(name).ready,
+                lambda: (
+                    self.stack.kubelet.status(name).restarts > restarts
+                    and self.stack.kubelet.status(name).ready
+                ),
                 60,
                 describe=f"{name} restarted and ready",
             )
@@ -202,11 +247,48 @@ class LocalBackend(Backend):
         assert process is not None
         return f"{process.pid}/{self.stack.kubelet.status(name).restarts}"
 
+    def crash(self, part: str) -> None:
+        process = self.stack.pod(self.pod(part)).process
+        assert process is not None, f"{part} is not running"
+        process.signal(9)
+
+    def restarts(self, part: str) -> int:
+        return self.stack.kubelet.status(self.pod(part)).restarts
+
+    @contextmanager
+    def scaled_to_zero(self, part: str) -> Iterator[None]:
+        self.stack.scale(self.service(part), 0)
+        try:
+            yield
+        finally:
+            self.stack.scale(self.service(part), 1)
+
+    def restart_prometheus(self) -> None:
+        self.stack.restart_prometheus()
+        self.prometheus = self.stack.prometheus
+
+    def restart_alertmanager(self) -> None:
+        self.stack.restart_alertmanager()
+
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = requests.get(
+            f"{self.stack.alertmanager_url}/api/v2/alerts", timeout=5
+        ).json()
+        return alerts
+
+    def retrain_webhook_alerts(self, alertname: str, status: str) -> list[Alert]:
+        log = self.stack.workdir / "logs" / f"{self.pod('retrain-webhook')}.log"
+        text = log.read_text() if log.exists() else ""
+        return alerts_in_webhook_log(text, alertname, status)
+
+    def retrain_webhook_token(self) -> str:
+        return self.token
+
     def delivered(self, alertname: str, status: str) -> list[Alert]:
         return self.webhook.alerts(alertname, status)
 
     def logs(self, *parts: str) -> str:
-        names = {self.pod(p) if p in PARTS else p for p in parts}
+        names = {self.pod(p) if p in (*PARTS, "retrain-webhook") else p for p in parts}
         tails = [
             f"--- {p.name} ---\n{p.log_tail(15)}"
             for p in self.stack.supervisor.processes
@@ -313,7 +395,7 @@ class KindBackend(Backend):
     name = "kind"
     release = namespace = "monitoring"
     patience = 3.0
-    token_secret = "e2e-webhook-token"  # noqa: S105  # nosec B105 - a Secret's name
+    token_secret = RETRAIN_TOKEN_SECRET
     install_timeout = "15m"
     rollout_timeout = 300
 
@@ -499,6 +581,85 @@ class KindBackend(Backend):
         finally:
             self._wait_for_rollout(variant)
             self._forget_forwards(variant)
+
+    # The processes of each part, as shell patterns (no spaces) over their command lines.
+    PROCESSES: ClassVar[dict[str, str]] = {
+        "stable": "*modelmon-exporter*--variant=stable*",
+        "canary": "*modelmon-exporter*--variant=canary*",
+        "router": "*modelmon-router*",
+        "retrain-webhook": "*modelmon-ops*serve-webhook*",
+        "prometheus": "/bin/prometheus*--config.file*",
+        "alertmanager": "/bin/alertmanager*--config.file*",
+    }
+
+    def _signal_in_node(self, part: str, signal_name: str) -> None:
+        """A signal to a pod's process from the kind node (a Docker container): from outside the
+        pod's PID namespace, so even SIGKILL reaches its PID 1, as a crash would."""
+        docker = shutil.which("docker")
+        if docker is None:
+            raise AssertionError("the kind backend needs docker to signal a pod's process")
+        [node] = self.core.list_node().items
+        script = (
+            'for p in /proc/[0-9]*; do [ "${p#/proc/}" = "$$" ] && continue; '
+            'c=$(tr "\\0" " " < "$p/cmdline" 2>/dev/null); '
+            f'case "$c" in {self.PROCESSES[part]}) kill -{signal_name} "${{p#/proc/}}";; esac; done'
+        )
+        subprocess.run([docker, "exec", node.metadata.name, "sh", "-c", script], check=True)
+
+    def crash(self, part: str) -> None:
+        self._signal_in_node(part, "KILL")
+
+    def restarts(self, part: str) -> int:
+        return sum(
+            status.restart_count
+            for pod in self._pods(part)
+            for status in pod.status.container_statuses or []
+        )
+
+    @contextmanager
+    def scaled_to_zero(self, part: str) -> Iterator[None]:
+        self._scale(part, 0)
+        self._forget_forwards(part)
+        try:
+            yield
+        finally:
+            self._scale(part, 1)
+            self._wait_for_rollout(part)
+
+    def _restart_stack_pod(self, part: str, stateful_set: str) -> None:
+        """SIGTERM to the server: it stops gracefully, its container restarts on its emptyDir."""
+        pod = f"{stateful_set}-0"
+
+        def restart_count() -> int:
+            status = self.core.read_namespaced_pod(pod, self.namespace).status
+            return sum(s.restart_count for s in status.container_statuses or [])
+
+        before = restart_count()
+        self._signal_in_node(part, "TERM")
+        wait_until(lambda: restart_count() > before, 120, describe=f"{pod} restarted")
+        wait_for_stateful_sets_to_run(
+            self.kube, [stateful_set], self.namespace, self.rollout_timeout
+        )
+
+    def restart_prometheus(self) -> None:
+        self._restart_stack_pod("prometheus", f"prometheus-{STACK}-prometheus")
+        self.prometheus = PrometheusAPI(self._forward(f"{STACK}-prometheus", 9090))
+        wait_until(self.prometheus.ready, 60, describe="Prometheus ready")
+
+    def restart_alertmanager(self) -> None:
+        self._restart_stack_pod("alertmanager", f"alertmanager-{STACK}-alertmanager")
+
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        url = self._forward(f"{STACK}-alertmanager", 9093)
+        alerts: list[dict[str, Any]] = requests.get(f"{url}/api/v2/alerts", timeout=10).json()
+        return alerts
+
+    def retrain_webhook_alerts(self, alertname: str, status: str) -> list[Alert]:
+        return self.delivered(alertname, status)
+
+    def retrain_webhook_token(self) -> str:
+        secret = self.core.read_namespaced_secret(self.token_secret, self.namespace)
+        return base64.b64decode(secret.data["token"]).decode()
 
     def _selector(self, part: str) -> str:
         """The label selector of the part's Deployment, as the cluster holds it."""
