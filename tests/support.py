@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from local_stack.pods import free_port
@@ -160,3 +162,27 @@ def start_serve_webhook(
     url = f"http://127.0.0.1:{port}"
     wait_answering(f"{url}/healthz", process, "serve-webhook")
     return process, url
+
+
+def fuzz_operation(
+    operation: Any, mode: Any, base_url: str, cases: int, headers: Mapping[str, str] | None = None
+) -> list[int]:
+    """Sends `cases` schemathesis cases of one OpenAPI operation (positive or negative) to a real
+    server, derandomized; fails on the first 5xx; returns the statuses."""
+    statuses: list[int] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=cases,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def send(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base_url, headers=dict(headers or {}), timeout=10)
+        statuses.append(response.status_code)
+        assert response.status_code < 500, (case.body, response.text)
+
+    send()
+    return statuses

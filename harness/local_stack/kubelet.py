@@ -141,8 +141,11 @@ class PodWorker:
             self._set_ready(False)
             self._graceful_stop(process)
 
-    def _graceful_stop(self, process: ManagedProcess) -> None:
-        grace = self.pod.grace_seconds
+    def _graceful_stop(self, process: ManagedProcess, grace: float | None = None) -> None:
+        grace = self.pod.grace_seconds if grace is None else grace
+        if grace == 0:  # `kubectl delete --grace-period=0 --force`: no hook, no SIGTERM
+            process.stop(grace=0)
+            return
         started = time.monotonic()
         hook = self.pod.container.pre_stop
         if hook is not None:
@@ -166,14 +169,15 @@ class PodWorker:
                     self._probe(now)
             time.sleep(TICK_SECONDS)
 
-    def terminate(self) -> None:
-        """Deletes the pod: out of the endpoints at once, then preStop, SIGTERM, SIGKILL."""
+    def terminate(self, grace: float | None = None) -> None:
+        """Deletes the pod: out of the endpoints at once, then preStop, SIGTERM, SIGKILL after
+        the pod's grace period (or `grace`)."""
         self._stopping.set()
         with self._lock:
             self._set_ready(False)
             process = self.pod.process
             if process is not None and process.alive():
-                self._graceful_stop(process)
+                self._graceful_stop(process, grace)
             if process is not None:
                 self._supervisor.forget(process)
             self.pod.process = None
@@ -205,10 +209,10 @@ class Kubelet:
             self._workers[pod.name] = worker
         worker.start()
 
-    def terminate(self, name: str) -> None:
+    def terminate(self, name: str, grace: float | None = None) -> None:
         with self._lock:
             worker = self._workers.pop(name)
-        worker.terminate()
+        worker.terminate(grace)
         self._on_change()
 
     def terminate_all(self) -> None:

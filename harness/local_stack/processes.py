@@ -55,10 +55,11 @@ class ManagedProcess:
                 os.killpg(self.popen.pid, signum)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; waits until the group is gone."""
-        self.signal(signal.SIGTERM)
+        """SIGTERM, then SIGKILL after `grace` seconds (at once for 0); waits until the group is
+        gone."""
+        self.signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
         try:
-            self.popen.wait(timeout=grace)
+            self.popen.wait(timeout=grace if grace > 0 else None)
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.popen.wait()

@@ -330,6 +330,14 @@ class LocalStack:
         for pod in sorted(current, key=lambda p: int(p.name.rsplit("-", 1)[1]))[replicas:]:
             self.kubelet.terminate(pod.name)
 
+    def delete_pod(self, name: str, grace: float | None = None) -> LocalPod:
+        """`kubectl delete pod` (`grace` 0: `--grace-period=0 --force`): the pod goes, and its
+        Deployment starts a new one in its place at once; returns the new pod (not yet ready)."""
+        pod = self.pod(name)
+        self.kubelet.terminate(name, grace)
+        [replacement] = self._run_pods(self._workloads[pod.workload], 1)
+        return replacement
+
     def update_config_map(self, name: str, key: str, text: str) -> None:
         """Changes a key of a ConfigMap; the files of the pods that mount it change after
         config_map_delay, as the kubelet's sync would (a restarted container sees the new

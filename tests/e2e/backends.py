@@ -100,7 +100,7 @@ class Backend(ABC):
     @abstractmethod
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
-        """SIGKILL (or a forced pod deletion) of the variant's exporter, then recovery."""
+        """A forced deletion of the variant's exporter pod (no grace), then its replacement."""
 
     @abstractmethod
     def router_instance(self) -> str:
@@ -223,23 +223,13 @@ class LocalBackend(Backend):
 
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
-        """SIGKILL of the container; the local kubelet restarts it, as a node's would."""
-        name = self.pod(variant)
-        process = self.stack.pod(name).process
-        assert process is not None
-        restarts = self.stack.kubelet.status(name).restarts
+        """A forced deletion of the variant's pod (SIGKILL, no grace), as on the kind backend;
+        its Deployment replaces it."""
+        replacement = self.stack.delete_pod(self.pod(variant), grace=0)
         try:
-            process.signal(9)
             yield
         finally:
-            wait_until(
-                lambda: (
-                    self.stack.kubelet.status(name).restarts > restarts
-                    and self.stack.kubelet.status(name).ready
-                ),
-                60,
-                describe=f"{name} restarted and ready",
-            )
+            self.stack.wait_ready([replacement])
 
     def router_instance(self) -> str:
         name = self.pod("router")

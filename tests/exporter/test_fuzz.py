@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+
+from support import fuzz_operation
 
 CASES_PER_MODE = 260  # x 2 modes x 2 operations: over 1,000 requests
 
@@ -29,22 +30,7 @@ def api_schema(fuzz_target):
 @pytest.mark.parametrize("path", ["/predict", "/feedback"])
 def test_no_request_gets_a_server_error(api_schema, fuzz_target, path, mode):
     operation = api_schema[path]["POST"]
-    statuses: list[int] = []
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=CASES_PER_MODE,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def send(case: schemathesis.Case) -> None:
-        response = case.call(base_url=fuzz_target.url, timeout=10)
-        statuses.append(response.status_code)
-        assert response.status_code < 500, (case.body, response.text)
-
-    send()
+    statuses = fuzz_operation(operation, mode, fuzz_target.url, CASES_PER_MODE)
     assert len(statuses) >= CASES_PER_MODE * 0.9, f"only {len(statuses)} cases were generated"
     if mode is GenerationMode.NEGATIVE:
         assert any(400 <= s < 500 for s in statuses), "negative cases should be refused"
