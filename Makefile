@@ -46,8 +46,8 @@ KIND_CLUSTER ?= model-monitoring
 test-kind: setup  ## The kind tier: needs docker and kind (see README).
 	@command -v kind >/dev/null && command -v docker >/dev/null || { echo "test-kind: error: needs docker and kind on PATH" >&2; exit 2; }
 	@kind get clusters | grep -qx $(KIND_CLUSTER) || kind create cluster --name $(KIND_CLUSTER)
-	docker build -t modelmon-exporter:$$(awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/model-exporter/Chart.yaml) exporter/
-	kind load docker-image modelmon-exporter:$$(awk '/^appVersion:/ {gsub(/"/, "", $$2); print $$2}' charts/model-exporter/Chart.yaml) --name $(KIND_CLUSTER)
+	docker build -t $$(.ci/image-ref) exporter/
+	kind load docker-image $$(.ci/image-ref) --name $(KIND_CLUSTER)
 	.tools/bin/helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
 	.tools/bin/helm dependency build charts/model-monitoring
 	kind get kubeconfig --name $(KIND_CLUSTER) > .cache/kind-kubeconfig

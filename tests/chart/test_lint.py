@@ -7,8 +7,15 @@ import pytest
 from local_stack import chart
 
 
-def test_exporter_chart_lints_strict():
-    output = chart.helm("lint", "--strict", str(chart.EXPORTER_CHART))
+@pytest.mark.parametrize(
+    "values",
+    [None, *sorted((chart.EXPORTER_CHART / "ci").glob("*-values.yaml"))],
+    ids=lambda v: v.name if v else "defaults",
+)
+def test_exporter_chart_lints_strict(values):
+    """With its defaults and with each ci/ profile ct installs it with."""
+    extra = ["--values", str(values)] if values else []
+    output = chart.helm("lint", "--strict", str(chart.EXPORTER_CHART), *extra)
     assert "0 chart(s) failed" in output
 
 
