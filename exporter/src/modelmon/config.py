@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelmon import __version__
 from modelmon.contract import VARIANTS, Variant
 from modelmon.flags import (
     Flag,
@@ -149,6 +150,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         f"metrics. Every flag also reads an environment variable: {ENV_PREFIX}<FLAG>, e.g. "
         f"{ENV_PREFIX}MODEL_PATH.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_flags(parser, environ, ENV_PREFIX, FLAGS)
     return parser
 

@@ -31,6 +31,9 @@ def serve(app: Any, host: str, port: int, on_exit: Callable[[], None] | None = N
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            # the fast parser and event loop the package depends on (uvicorn loads them by name)
+            http="httptools",
+            loop="uvloop",
         )
     )
     if on_exit is not None:

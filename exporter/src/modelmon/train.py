@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
 
+from modelmon import __version__
 from modelmon import artifact as artifacts
 from modelmon.dataset import DEFAULT_SEED, FEATURE_NAMES
 from modelmon.training_data import (
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").split("\n\n")[0],
         epilog="Exit codes: 0 done, 1 quality bar missed or a write failed, 2 usage or data error.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--out", type=Path, help="folder to write the artifacts to")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from modelmon import __version__
 from modelmon.ops.commands import COMMANDS
 from modelmon.ops.errors import OpsError
 
@@ -24,6 +25,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         epilog="The GitHub token is read from GITHUB_TOKEN (never a flag, so it stays out of "
         "shell history and process lists).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_to(commands, env)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelmon import __version__
 from modelmon.flags import Flag, add_flags, non_negative_float, port_number, positive_int
 
 ENV_PREFIX = "MODELMON_ROUTER_"
@@ -63,6 +64,7 @@ def parse_router_settings(
         "in --weight-file (0..100, re-read when it changes), sticky per user when the request "
         "names one.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_flags(parser, os.environ if environ is None else environ, ENV_PREFIX, FLAGS)
     args = parser.parse_args(argv)
     for flag in ("stable_url", "canary_url"):
