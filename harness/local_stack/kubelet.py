@@ -37,7 +37,6 @@ class PodStatus:
     ready: bool = False
     restarts: int = 0
     last_exit_code: int | None = None
-    waiting_until: float | None = None  # in back-off until then (monotonic clock)
 
 
 class PodWorker:
@@ -85,7 +84,6 @@ class PodWorker:
         ):
             if probe is not None:
                 self._probes[kind] = ProbeState(probe, now, passing)
-        self.status.waiting_until = None
         if self.status.restarts:
             log.warning(
                 "pod %s: container started again (restart %d)", self.pod.name, self.status.restarts
@@ -102,7 +100,6 @@ class PodWorker:
         self._start_at = now + wait
         self.status.restarts += 1
         self.status.last_exit_code = code
-        self.status.waiting_until = self._start_at
         log.warning(
             "pod %s: container exited with code %s; restart %d in %.0f s",
             self.pod.name,

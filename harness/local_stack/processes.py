@@ -107,9 +107,6 @@ class Supervisor:
         while self.processes:
             self.processes.pop().stop()
 
-    def crashed(self) -> list[ManagedProcess]:
-        return [p for p in self.processes if not p.alive()]
-
 
 def wait_until(
     condition: Callable[[], object],

@@ -78,9 +78,6 @@ class ServiceProxies:
         """The ready endpoints of a Service port, as loopback ports."""
         self._loop.call_soon_threadsafe(self._endpoints.__setitem__, key, list(ports))
 
-    def endpoints(self, key: str) -> list[int]:
-        return list(self._endpoints.get(key, []))
-
     async def _connect(
         self, key: str, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter
     ) -> None:

@@ -92,10 +92,12 @@ class Backend(ABC):
     def upgrade(self, set_values: Mapping[str, str]) -> None:
         """`helm upgrade --reuse-values --set ...`; returns once the new pods serve."""
 
-    @abstractmethod
     @contextmanager
     def exporter_stopped(self, variant: str) -> Iterator[dict[str, str]]:
-        """The variant's exporter taken away; yields the labels ModelExporterDown fires with."""
+        """The variant's exporter taken away (its Deployment scaled to 0); yields the labels
+        ModelExporterDown fires with, through its absent() branch."""
+        with self.scaled_to_zero(variant):
+            yield {"service": self.service(variant)}
 
     @abstractmethod
     @contextmanager
@@ -212,14 +214,6 @@ class LocalBackend(Backend):
 
     def upgrade(self, set_values: Mapping[str, str]) -> None:
         self.stack.upgrade(set_values)
-
-    @contextmanager
-    def exporter_stopped(self, variant: str) -> Iterator[dict[str, str]]:
-        self.stack.scale(self.service(variant), 0)
-        try:
-            yield {"service": self.service(variant)}
-        finally:
-            self.stack.scale(self.service(variant), 1)
 
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
@@ -548,16 +542,6 @@ class KindBackend(Backend):
         self.apps.patch_namespaced_deployment_scale(
             self.service(part), self.namespace, {"spec": {"replicas": replicas}}
         )
-
-    @contextmanager
-    def exporter_stopped(self, variant: str) -> Iterator[dict[str, str]]:
-        self._scale(variant, 0)
-        self._forget_forwards(variant)
-        try:
-            yield {"service": self.service(variant)}
-        finally:
-            self._scale(variant, 1)
-            self._wait_for_rollout(variant)
 
     @contextmanager
     def exporter_killed(self, variant: str) -> Iterator[None]:
