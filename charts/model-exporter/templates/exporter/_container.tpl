@@ -1,0 +1,55 @@
+{{/* vim: set filetype=mustache: */}}
+{{/*
+The exporter container's own fields, for one variant: dict {root, variant}.
+*/}}
+{{- define "model-exporter.exporter.container" -}}
+{{- $values := .root.Values -}}
+{{- $spec := .variant.spec -}}
+command:
+  - modelmon-exporter
+args:
+  - --port={{ $values.containerPort | int64 }}
+  - --variant={{ .variant.name }}
+  - --model-path={{ $spec.modelPath }}
+  - --user-id={{ $values.userId }}
+  - --quality-window={{ $values.quality.window | int64 }}
+  - --accuracy-tolerance={{ $values.quality.accuracyTolerance }}
+  - --drift-window={{ $values.drift.window | int64 }}
+  - --drift-min-samples={{ min $values.drift.minSamples $values.drift.window | int64 }}
+  - --feedback-max-entries={{ $values.feedback.maxEntries | int64 }}
+  - --feedback-ttl-seconds={{ $values.feedback.ttlSeconds }}
+  - --max-batch-rows={{ $values.limits.maxBatchRows | int64 }}
+  - --max-body-bytes={{ $values.limits.maxBodyBytes | int64 }}
+  {{- with $spec.faultInjection }}
+  {{- if .latencySeconds }}
+  - --inject-latency-seconds={{ .latencySeconds }}
+  {{- end }}
+  {{- if .errorRatio }}
+  - --inject-error-ratio={{ .errorRatio }}
+  {{- end }}
+  {{- if .predictionBias }}
+  - --inject-prediction-bias={{ .predictionBias }}
+  {{- end }}
+  {{- end }}
+livenessProbe:
+  {{- toYaml $values.livenessProbe | nindent 2 }}
+readinessProbe:
+  {{- toYaml $values.readinessProbe | nindent 2 }}
+resources:
+  {{- toYaml $values.resources | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  {{- with $values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{- define "model-exporter.exporter.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
