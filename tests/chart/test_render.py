@@ -1,12 +1,21 @@
-"""Every values file renders, and every rendered object is valid for Kubernetes."""
+"""Every values file renders, and every rendered object is valid for every supported
+Kubernetes version: each profile is rendered with that version's Capabilities and each object is
+checked against that version's schemas (custom kinds: the CRD schemas)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 from local_stack import chart, manifests
+from local_stack.manifests import Manifest
 from manifest_checks import (
     ALL_VALUES_FILES,
+    EXPORTER_CI_VALUES_FILES,
+    KUBERNETES_VERSIONS,
     STACK_OFF,
     VALUES_DIR,
     enables_stack,
@@ -16,6 +25,51 @@ from manifest_checks import (
 )
 
 OUR_KINDS = {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+# The subchart alone, as chart-testing installs it: no monitoring.coreos.com kinds.
+EXPORTER_KINDS = {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"}
+PROFILES = ALL_VALUES_FILES + EXPORTER_CI_VALUES_FILES
+STACK_PROFILES = [f for f in ALL_VALUES_FILES if enables_stack(f)]
+# Platform installs: the release and namespace the README installs the stack profiles with.
+PLATFORM = {"release": "monitoring", "namespace": "monitoring"}
+
+versions = pytest.mark.parametrize("kube_version", KUBERNETES_VERSIONS, ids=lambda v: f"k8s{v}")
+
+
+@cache
+def rendered(
+    umbrella: Path,
+    values_files: tuple[Path, ...],
+    kube_version: str,
+    *,
+    stack: bool,
+    release: str = "r1",
+    namespace: str = "kubeflow-user07",
+) -> Sequence[Manifest]:
+    """One render per profile, version and stack setting, shared by the tests here (helm
+    template is the cost); the objects are shared too: read them, never change them.
+
+    A subchart profile renders the subchart on its own; an umbrella profile renders with the
+    stack switched off unless `stack`."""
+    if values_files[0].is_relative_to(chart.EXPORTER_CHART):
+        return chart.render(
+            chart.EXPORTER_CHART,
+            release=release,
+            namespace=namespace,
+            values_files=values_files,
+            kube_version=kube_version,
+        )
+    return render_profile(
+        umbrella,
+        values_files,
+        release=release,
+        namespace=namespace,
+        set_values=None if stack else STACK_OFF,
+        kube_version=kube_version,
+    )
+
+
+def errors_of(objects: Sequence[Manifest], kube_version: str) -> str:
+    return "\n".join(error for obj in objects for error in validation_errors(obj, kube_version))
 
 
 @pytest.mark.parametrize("values_file", ALL_VALUES_FILES, ids=file_id)
@@ -31,38 +85,39 @@ def test_lint_strict(umbrella, values_file):
     assert "0 chart(s) failed" in output
 
 
-@pytest.mark.parametrize("values_file", ALL_VALUES_FILES, ids=file_id)
-def test_our_objects_render_and_validate(umbrella, values_file):
-    """Platform files are rendered with the stack switched off here, so that our own objects
-    are checked under their values on every machine; the next test adds the stack."""
-    objects = render_profile(umbrella, [values_file], set_values=STACK_OFF)
-    assert {o["kind"] for o in objects} >= OUR_KINDS
-    errors = [error for obj in objects for error in validation_errors(obj)]
-    assert not errors, "\n".join(errors)
+@versions
+@pytest.mark.parametrize("values_file", PROFILES, ids=file_id)
+def test_every_profile_renders_valid_objects_with_the_stack_off(
+    umbrella, values_file, kube_version
+):
+    """Every profile, the subchart's own included, on every machine: platform profiles with the
+    stack switched off, so that our own objects are checked under their values without the
+    stack chart; the next test adds the stack."""
+    objects = rendered(umbrella, (values_file,), kube_version, stack=False)
+    expected = EXPORTER_KINDS if values_file in EXPORTER_CI_VALUES_FILES else OUR_KINDS
+    assert {o["kind"] for o in objects} >= expected
+    errors = errors_of(objects, kube_version)
+    assert not errors, errors
 
 
-@pytest.mark.parametrize(
-    "values_file", [f for f in ALL_VALUES_FILES if enables_stack(f)], ids=file_id
-)
-def test_platform_profile_renders_with_the_stack(stack_chart, umbrella, values_file):
-    objects = render_profile(umbrella, [values_file], release="monitoring", namespace="monitoring")
-    kinds = {o["kind"] for o in objects}
-    assert {"Prometheus", "Alertmanager"} <= kinds
-    errors = [
-        error
-        for obj in objects
-        if obj["kind"] in OUR_KINDS
-        and obj["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") == "model-monitoring"
-        for error in validation_errors(obj)
-    ]
-    assert not errors, "\n".join(errors)
+@versions
+@pytest.mark.parametrize("values_file", STACK_PROFILES, ids=file_id)
+def test_every_object_of_a_platform_profile_is_valid_with_the_stack(
+    stack_chart, umbrella, values_file, kube_version
+):
+    """Ours and the stack's alike: the stack's objects are what the same install applies."""
+    objects = rendered(umbrella, (values_file,), kube_version, stack=True, **PLATFORM)
+    assert {"Prometheus", "Alertmanager"} <= {o["kind"] for o in objects}
+    errors = errors_of(objects, kube_version)
+    assert not errors, errors
 
 
-@pytest.mark.parametrize(
-    "values_file", [f for f in ALL_VALUES_FILES if enables_stack(f)], ids=file_id
-)
-def test_the_stacks_prometheus_selects_our_monitors_and_rules(stack_chart, umbrella, values_file):
-    objects = render_profile(umbrella, [values_file], release="monitoring", namespace="monitoring")
+@versions
+@pytest.mark.parametrize("values_file", STACK_PROFILES, ids=file_id)
+def test_the_stacks_prometheus_selects_our_monitors_and_rules(
+    stack_chart, umbrella, values_file, kube_version
+):
+    objects = rendered(umbrella, (values_file,), kube_version, stack=True, **PLATFORM)
     [prometheus] = [o for o in objects if o["kind"] == "Prometheus"]
     spec = prometheus["spec"]
     for kind, selector_key in (
@@ -83,10 +138,9 @@ def test_the_stacks_prometheus_selects_our_monitors_and_rules(stack_chart, umbre
             ).matches(obj["metadata"]["labels"]), f"{kind} {obj['metadata']['name']} not selected"
 
 
-def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella):
-    objects = render_profile(
-        umbrella, [VALUES_DIR / "prod.yaml"], release="monitoring", namespace="monitoring"
-    )
+@versions
+def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella, kube_version):
+    objects = rendered(umbrella, (VALUES_DIR / "prod.yaml",), kube_version, stack=True, **PLATFORM)
     [grafana] = [
         o
         for o in objects
@@ -115,23 +169,20 @@ def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella):
     assert env["NAMESPACE"] == "ALL", "per-user dashboards live in the users' namespaces"
 
 
-KIND_TEST_VALUES = [
+KIND_TEST_VALUES = (
     VALUES_DIR / "kind.yaml",
     chart.REPO_ROOT / "tests" / "e2e" / "values-kind-e2e.yaml",
-]
+)
 
 
-def test_the_kind_backends_values_render_valid_objects_that_deliver_to_the_webhook(umbrella):
+@versions
+def test_the_kind_backends_values_render_valid_objects_that_deliver_to_the_webhook(
+    umbrella, kube_version
+):
     """The kind backend's values cannot be installed here; their render is checked instead."""
-    objects = render_profile(
-        umbrella,
-        KIND_TEST_VALUES,
-        release="monitoring",
-        namespace="monitoring",
-        set_values=STACK_OFF,
-    )
-    errors = [error for obj in objects for error in validation_errors(obj)]
-    assert not errors, "\n".join(errors)
+    objects = rendered(umbrella, KIND_TEST_VALUES, kube_version, stack=False, **PLATFORM)
+    errors = errors_of(objects, kube_version)
+    assert not errors, errors
     [webhook] = [
         o
         for o in manifests.of_kind(objects, "Service")
