@@ -13,6 +13,7 @@ import random
 
 from locust import HttpUser, between, task
 
+from modelmon.ops.load import feedback_headers
 from modelmon.ops.rows import DRIFT_LEVELS, Rows, bad_row
 
 LEVEL = os.environ.get("DRIFT_LEVEL", "none")
@@ -36,7 +37,11 @@ class ModelUser(HttpUser):
                 answer.failure(f"HTTP {answer.status_code}")
                 return
             prediction_id = answer.json()["predictions"][0]["prediction_id"]
-        self.client.post("/feedback", json={"prediction_id": prediction_id, "actual": truth})
+        self.client.post(
+            "/feedback",
+            json={"prediction_id": prediction_id, "actual": truth},
+            headers=feedback_headers(prediction_id),
+        )
 
     @task(2)
     def bad_input(self) -> None:

@@ -150,6 +150,20 @@ def of_kind(objects: Iterable[Manifest], kind: str) -> list[Manifest]:
     return [o for o in objects if o.get("kind") == kind]
 
 
+# Kinds whose work the local stack does not do: run, they would be silently left undone (a
+# PodMonitor's pods never scraped), so a manifest holding one is refused.
+NOT_MODELLED_KINDS = ("PodMonitor", "Probe", "ScrapeConfig", "StatefulSet", "DaemonSet")
+
+
+def refuse_not_modelled_kinds(objects: Iterable[Manifest]) -> None:
+    for obj in objects:
+        if obj.get("kind") in NOT_MODELLED_KINDS:
+            raise ManifestError(
+                f"{obj['kind']} {obj['metadata']['name']} is not modelled by the local stack, "
+                "which refuses it rather than leave its work undone"
+            )
+
+
 def _namespace(obj: Manifest) -> str:
     return str(obj["metadata"].get("namespace", "default"))
 

@@ -122,6 +122,7 @@ class LocalStack:
             values_files=self.options.values_files,
             set_values={**self.options.set_values, **(set_values or {})},
         )
+        manifests.refuse_not_modelled_kinds(objects)
         return [
             o for o in objects if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})
         ]

@@ -80,6 +80,30 @@ SUBCHART_PROFILES: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "platform-settings": {
+        **EVERY_OPTION,
+        "podLabels": {"team": "ml"},
+        "priorityClassName": "model-serving",
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+            }
+        ],
+        "extraEnv": [{"name": "OTEL_SERVICE_NAME", "value": "model-exporter"}],
+        "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "m@p.iam"}},
+        "serviceMonitor": {"enabled": False},
+        "podMonitor": {
+            "enabled": True,
+            "metricRelabelings": [
+                {"sourceLabels": ["__name__"], "regex": "go_.*", "action": "drop"}
+            ],
+        },
+        "networkPolicy": {"egress": {"enabled": True}},
+        "ingressNginx": {"enabled": True, "tls": [{"secretName": "models-tls"}]},
+        "startupProbe": None,
+    },
     "digest-no-prestop-renamed": {
         "preStopSleepSeconds": 0,
         "image": {"digest": DIGEST},

@@ -139,3 +139,24 @@ lifecycle:
       command: ["sleep", "{{ .Values.preStopSleepSeconds | int }}"]
 {{- end }}
 {{- end -}}
+
+{{/*
+Namespaces of the gateway's data plane, as a JSON list: gatewayAPI.dataPlaneNamespaces, else
+the namespaces of the parentRefs (a parentRef without one is in the release's namespace).
+*/}}
+{{- define "model-exporter.gatewayNamespaces" -}}
+{{- $namespaces := .Values.gatewayAPI.dataPlaneNamespaces -}}
+{{- if not $namespaces -}}
+{{- range .Values.gatewayAPI.parentRefs -}}
+{{- $namespaces = append $namespaces (.namespace | default $.Release.Namespace) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson ($namespaces | uniq) -}}
+{{- end -}}
+
+{{/*
+The path feedback is posted to under an Ingress's path prefix.
+*/}}
+{{- define "model-exporter.feedbackPath" -}}
+{{- printf "%s/feedback" (.Values.ingressNginx.path | trimSuffix "/") -}}
+{{- end -}}

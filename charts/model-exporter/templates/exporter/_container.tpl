@@ -31,6 +31,10 @@ args:
   - --inject-prediction-bias={{ .predictionBias }}
   {{- end }}
   {{- end }}
+{{- with $values.startupProbe }}
+startupProbe:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 livenessProbe:
   {{- toYaml $values.livenessProbe | nindent 2 }}
 readinessProbe:

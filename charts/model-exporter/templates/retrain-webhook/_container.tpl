@@ -27,16 +27,6 @@ args:
   {{- if not .dryRun }}
   - --no-dry-run
   {{- end }}
-{{- with .githubTokenSecret }}
-{{- if .name }}
-env:
-  - name: GITHUB_TOKEN
-    valueFrom:
-      secretKeyRef:
-        name: {{ .name }}
-        key: {{ .key }}
-{{- end }}
-{{- end }}
 livenessProbe:
   httpGet:
     path: /healthz
@@ -71,4 +61,17 @@ volumeMounts:
 - name: tmp
   emptyDir:
     sizeLimit: 16Mi
+{{- end -}}
+
+{{/*
+Its environment: the GitHub token, by reference to its Secret, when one is named.
+*/}}
+{{- define "model-exporter.retrainWebhook.env" -}}
+{{- $env := list -}}
+{{- with .Values.retrainWebhook.githubTokenSecret -}}
+{{- if .name -}}
+{{- $env = append $env (dict "name" "GITHUB_TOKEN" "valueFrom" (dict "secretKeyRef" (dict "name" .name "key" .key))) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $env -}}
 {{- end -}}

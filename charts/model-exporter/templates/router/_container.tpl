@@ -15,6 +15,10 @@ args:
   - --user-header={{ .Values.router.userHeader }}
   - --timeout-seconds={{ .Values.router.timeoutSeconds }}
   - --max-body-bytes={{ .Values.limits.maxBodyBytes | int64 }}
+{{- with .Values.startupProbe }}
+startupProbe:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 livenessProbe:
   {{- toYaml .Values.livenessProbe | nindent 2 }}
 readinessProbe:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from modelmon.contract import VARIANT_HEADER
+from modelmon.contract import VARIANT_HEADER, variant_of_prediction
 from modelmon.ops.errors import OpsError
 from modelmon.ops.rows import Rows, bad_row
 
@@ -133,6 +133,13 @@ def _code(response: requests.Response | None, exc: Exception | None) -> str:
     return str(response.status_code) if response is not None else f"error:{type(exc).__name__}"
 
 
+def feedback_headers(prediction_id: str) -> dict[str, str]:
+    """The header that routes feedback to the variant that made the prediction, as a gateway's
+    or an Ingress's route matches it (the router reads the variant from the id itself)."""
+    variant = variant_of_prediction(prediction_id)
+    return {VARIANT_HEADER: variant} if variant else {}
+
+
 class _Sender:
     """The requests of one load run, each on its worker thread's own HTTP session."""
 
@@ -155,7 +162,7 @@ class _Sender:
     def feedback(self, prediction_id: str, truth: float) -> None:
         try:
             body = {"prediction_id": prediction_id, "actual": truth}
-            code = _code(self._post("/feedback", body, {}), None)
+            code = _code(self._post("/feedback", body, feedback_headers(prediction_id)), None)
         except requests.RequestException as exc:
             code = _code(None, exc)
         with self.outcome.lock:
