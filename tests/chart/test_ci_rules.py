@@ -125,6 +125,9 @@ def test_the_image_ci_builds_is_the_one_the_chart_runs() -> None:
         if "docker build" in run and "exporter/" in run and name == "e2e-kind.yaml":
             assert ".ci/image-ref" in run, step
             assert f":{metadata['appVersion']}" not in run, "no hard-coded tag"
+    image_name = expected.rsplit(":", 1)[0].rsplit("/", 1)[1]
+    for workflow in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yaml")):
+        assert image_name not in workflow.read_text(), f"{workflow.name}: use .ci/image-ref"
     makefile = (REPO_ROOT / "Makefile").read_text()
     kind_target = makefile.split("\ntest-kind: setup")[1].split("\n\n")[0]
     assert ".ci/image-ref" in kind_target

@@ -99,3 +99,20 @@ def test_an_old_helm_on_path_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setattr(toolchain, "TOOLS_BIN", tmp_path / "none")
     assert toolchain.helm_version(old) == (3, 8, 2)
     assert toolchain.find_helm() is None
+
+
+def test_a_helm_on_path_is_also_reachable_where_ci_calls_it(tmp_path, repo_root):
+    helm = toolchain.find_helm()
+    assert helm is not None
+    on_path = tmp_path / "path"
+    on_path.mkdir()
+    (on_path / "helm").symlink_to(helm.resolve())
+    tools = tmp_path / "tools"
+    env = offline_env(MODEL_MONITORING_TOOLS=str(tools), PATH=f"{on_path}:/usr/bin:/bin")
+    result = run_toolchain("install-helm", env)
+    assert result.returncode == 0, result.stderr
+    assert (tools / "bin" / "helm").resolve() == helm.resolve()
+    version = subprocess.run(
+        [tools / "bin" / "helm", "version", "--short"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("v")
