@@ -16,6 +16,8 @@ import pytest
 import requests
 
 from backends import Backend
+from modelmon.contract import VARIANT_HEADER, Variant, variant_of_prediction
+from modelmon.ops.load import feedback_headers
 from support import eventually, within_binomial_bound
 
 ROW = {f"x{i}": 0.5 for i in range(1, 11)}
@@ -96,18 +98,28 @@ def test_weight_change_takes_effect_without_a_restart(backend: Backend):
 
 
 def test_feedback_reaches_the_variant_that_served(backend: Backend):
+    """With the header a gateway route matches, without it, and with a wrong one: through the
+    router, feedback goes by the prediction id, so each of the three lands where it belongs."""
     backend.set_weight(50)
     url = backend.url("router")
-    for _ in range(20):
+    served: Counter[str] = Counter()
+    for attempt in range(30):
         _, variant, response = predict(url)
+        assert variant is not None
+        served[variant] += 1
         [prediction] = response.json()["predictions"]
+        assert variant_of_prediction(prediction["prediction_id"]) == variant
+        other = next(v for v in Variant if v != variant)
+        header = [feedback_headers(prediction["prediction_id"]), {}, {VARIANT_HEADER: other}]
         feedback = session().post(
             f"{url}/feedback",
             timeout=10,
+            headers=header[attempt % 3],
             json={"prediction_id": prediction["prediction_id"], "actual": prediction["prediction"]},
         )
         assert feedback.status_code == 200, feedback.text
-        assert feedback.headers["X-Model-Variant"] == variant
+        assert feedback.headers[VARIANT_HEADER] == variant
+    assert set(served) == set(Variant), served
 
 
 def test_killing_the_canary_under_load_loses_no_request(backend: Backend):
