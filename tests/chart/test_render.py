@@ -32,6 +32,17 @@ STACK_PROFILES = [f for f in ALL_VALUES_FILES if enables_stack(f)]
 # Platform installs: the release and namespace the README installs the stack profiles with.
 PLATFORM = {"release": "monitoring", "namespace": "monitoring"}
 
+# What kube-prometheus-stack makes of a platform profile, as far as our objects depend on it:
+# the Prometheus selectors and the Grafana dashboard sidecar's settings. The tests without the
+# stack chart check our objects against these; the tests with it hold these to the real chart.
+SELECTORS = {
+    "ServiceMonitor": "serviceMonitorSelector",
+    "PodMonitor": "podMonitorSelector",
+    "PrometheusRule": "ruleSelector",
+}
+STACK_SELECTOR = {"matchLabels": {"release": PLATFORM["release"]}}
+SIDECAR_ENV = {"LABEL": "grafana_dashboard", "LABEL_VALUE": "1", "NAMESPACE": "ALL"}
+
 versions = pytest.mark.parametrize("kube_version", KUBERNETES_VERSIONS, ids=lambda v: f"k8s{v}")
 
 
@@ -91,9 +102,10 @@ def test_every_profile_renders_valid_objects_with_the_stack_off(
     umbrella, values_file, kube_version
 ):
     """Every profile, the subchart's own included, on every machine: platform profiles with the
-    stack switched off, so that our own objects are checked under their values without the
-    stack chart; the next test adds the stack."""
-    objects = rendered(umbrella, (values_file,), kube_version, stack=False)
+    stack switched off (and the release and namespace they are installed with), so that our own
+    objects are checked under their values without the stack chart; the next tests add it."""
+    names = PLATFORM if values_file in STACK_PROFILES else {}
+    objects = rendered(umbrella, (values_file,), kube_version, stack=False, **names)
     expected = EXPORTER_KINDS if values_file in EXPORTER_CI_VALUES_FILES else OUR_KINDS
     assert {o["kind"] for o in objects} >= expected
     errors = errors_of(objects, kube_version)
@@ -114,24 +126,25 @@ def test_every_object_of_a_platform_profile_is_valid_with_the_stack(
 
 @versions
 @pytest.mark.parametrize("values_file", STACK_PROFILES, ids=file_id)
-def test_the_stacks_prometheus_selects_our_monitors_and_rules(
-    stack_chart, umbrella, values_file, kube_version
-):
-    objects = rendered(umbrella, (values_file,), kube_version, stack=True, **PLATFORM)
-    [prometheus] = [o for o in objects if o["kind"] == "Prometheus"]
-    spec = prometheus["spec"]
-    for kind, selector_key in (
-        ("ServiceMonitor", "serviceMonitorSelector"),
-        ("PrometheusRule", "ruleSelector"),
-    ):
-        selector = spec.get(selector_key)
+def test_the_stack_changes_none_of_our_objects(stack_chart, umbrella, values_file, kube_version):
+    """So what the tests without the stack chart check of our objects holds with it."""
+    with_stack = rendered(umbrella, (values_file,), kube_version, stack=True, **PLATFORM)
+    ours = rendered(umbrella, (values_file,), kube_version, stack=False, **PLATFORM)
+    changed = [f"{o['kind']}/{o['metadata']['name']}" for o in ours if o not in with_stack]
+    assert not changed, f"changed or missing with the stack on: {changed}"
+
+
+def assert_selected(objects: Sequence[Manifest], prometheus_spec: Manifest) -> None:
+    """Each of our monitors and rules is one the Prometheus with this spec selects."""
+    for kind, selector_key in SELECTORS.items():
+        selector = prometheus_spec.get(selector_key)
         assert selector is not None, f"{selector_key} missing: the stack would select nothing"
         ours = [
             o
             for o in objects
             if o["kind"] == kind and o["metadata"]["name"].startswith("monitoring-model-")
         ]
-        assert ours, kind
+        assert ours or kind == "PodMonitor", kind
         for obj in ours:
             assert manifests.LabelSelector(
                 selector.get("matchLabels") or {}, tuple(selector.get("matchExpressions") or ())
@@ -139,19 +152,31 @@ def test_the_stacks_prometheus_selects_our_monitors_and_rules(
 
 
 @versions
-def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella, kube_version):
-    objects = rendered(umbrella, (VALUES_DIR / "prod.yaml",), kube_version, stack=True, **PLATFORM)
-    [grafana] = [
-        o
-        for o in objects
-        if o["kind"] == "Deployment" and o["metadata"]["name"] == "monitoring-grafana"
-    ]
-    [sidecar] = [
-        c
-        for c in grafana["spec"]["template"]["spec"]["containers"]
-        if c["name"] == "grafana-sc-dashboard"
-    ]
-    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+@pytest.mark.parametrize("values_file", STACK_PROFILES, ids=file_id)
+def test_the_stacks_prometheus_would_select_our_monitors_and_rules(
+    umbrella, values_file, kube_version
+):
+    """Without the stack chart: against the selectors it sets (held to it by the next test)."""
+    objects = rendered(umbrella, (values_file,), kube_version, stack=False, **PLATFORM)
+    assert_selected(objects, dict.fromkeys(SELECTORS.values(), STACK_SELECTOR))
+
+
+@versions
+@pytest.mark.parametrize("values_file", STACK_PROFILES, ids=file_id)
+def test_the_stacks_prometheus_selects_our_monitors_and_rules(
+    stack_chart, umbrella, values_file, kube_version
+):
+    objects = rendered(umbrella, (values_file,), kube_version, stack=True, **PLATFORM)
+    [prometheus] = [o for o in objects if o["kind"] == "Prometheus"]
+    spec = prometheus["spec"]
+    assert {key: spec.get(key) for key in SELECTORS.values()} == dict.fromkeys(
+        SELECTORS.values(), STACK_SELECTOR
+    ), "STACK_SELECTOR is no longer what the stack sets"
+    assert_selected(objects, spec)
+
+
+def assert_the_sidecar_loads_our_dashboards(objects: Sequence[Manifest], env: Manifest) -> None:
+    """The sidecar with this environment loads our dashboards, and only those."""
     ours = [
         o
         for o in manifests.of_kind(objects, "ConfigMap")
@@ -167,6 +192,41 @@ def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella, 
         assert env["FOLDER_ANNOTATION"] in dashboard["metadata"]["annotations"]
     assert len(ours) > len(loaded), "the router's weight ConfigMap is ours too, and not loaded"
     assert env["NAMESPACE"] == "ALL", "per-user dashboards live in the users' namespaces"
+
+
+def sidecar_env_of(values_file: Path) -> dict[str, str]:
+    """SIDECAR_ENV, and the folder annotation the profile gives the stack's sidecar."""
+    values = chart.merged_values([values_file])
+    sidecar = values["kube-prometheus-stack"]["grafana"]["sidecar"]["dashboards"]
+    return {**SIDECAR_ENV, "FOLDER_ANNOTATION": sidecar["folderAnnotation"]}
+
+
+@versions
+def test_the_stacks_grafana_sidecar_would_load_our_dashboards(umbrella, kube_version):
+    """Without the stack chart: against the sidecar settings it makes (held to it next)."""
+    profile = VALUES_DIR / "prod.yaml"
+    objects = rendered(umbrella, (profile,), kube_version, stack=False, **PLATFORM)
+    assert_the_sidecar_loads_our_dashboards(objects, sidecar_env_of(profile))
+
+
+@versions
+def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella, kube_version):
+    profile = VALUES_DIR / "prod.yaml"
+    objects = rendered(umbrella, (profile,), kube_version, stack=True, **PLATFORM)
+    [grafana] = [
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "monitoring-grafana"
+    ]
+    [sidecar] = [
+        c
+        for c in grafana["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "grafana-sc-dashboard"
+    ]
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    pinned = sidecar_env_of(profile)
+    assert {key: env.get(key) for key in pinned} == pinned, "SIDECAR_ENV is not the stack's"
+    assert_the_sidecar_loads_our_dashboards(objects, env)
 
 
 KIND_TEST_VALUES = (
