@@ -11,12 +11,12 @@ COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe 
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools demo test test-kind bench soak lint lock clean
+.PHONY: help setup tools readmes demo test test-kind bench soak lint lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(STAMP) $(CHECKOV_STAMP) tools  ## Install the virtual environment, helm, Prometheus and Alertmanager.
+setup: $(STAMP) $(CHECKOV_STAMP) tools  ## Install the virtual environment, helm, Prometheus, Alertmanager and the README generator.
 
 $(STAMP): requirements/dev.txt exporter/requirements.txt exporter/pyproject.toml pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "setup: error: '$(PYTHON)' is not Python 3.11 or newer: install it, or run make PYTHON=python3.11" >&2; exit 2; }
@@ -32,8 +32,18 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt || $(PIP_FAILED)
 	@touch $@
 
+# helm, Prometheus, Alertmanager and the chart README generator (npm ci from .ci/readme-generator).
 tools:
 	@$(PYTHON) harness/local_stack/toolchain.py install
+
+README_GENERATOR := $(or $(MODEL_MONITORING_TOOLS),.tools)/npm/node_modules/.bin/readme-generator
+readmes:  ## Regenerate the parameters tables of charts/*/README.md from the values comments.
+	@$(PYTHON) harness/local_stack/toolchain.py install-readme-generator >/dev/null
+	@for chart in charts/model-exporter charts/model-monitoring; do \
+	  out=$$($(README_GENERATOR) --values $$chart/values.yaml --readme $$chart/README.md 2>&1) || \
+	    { echo "$$out" | grep -Ev '^(INFO|Skipping check|    at |Node\.js )' >&2; echo "readmes: error: $$chart/values.yaml: see above" >&2; exit 2; }; \
+	  echo "$$chart/README.md"; \
+	done
 
 demo: setup  ## Run the chart's local profile on 127.0.0.1 until Ctrl-C.
 	@$(BIN)/local-stack demo --prometheus-port $(PROMETHEUS_PORT)

@@ -322,8 +322,8 @@ def describe() -> str:
             lines.append(f"{name} {match[1] if match else '?'} at {path}")
     generator = find_readme_generator()
     if generator is not None:
-        version = README_GENERATOR_PACKAGE.rpartition("@")[2]
-        lines.append(f"readme-generator {version} at {generator}")
+        pinned = README_GENERATOR_PACKAGE.rpartition("@")[2]
+        lines.append(f"readme-generator {pinned} at {generator}")
     return "\n".join(lines)
 
 

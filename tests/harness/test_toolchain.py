@@ -116,3 +116,15 @@ def test_a_helm_on_path_is_also_reachable_where_ci_calls_it(tmp_path, repo_root)
         [tools / "bin" / "helm", "version", "--short"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("v")
+
+
+def test_no_npm_for_the_readme_generator_is_a_one_line_error(tmp_path):
+    env = offline_env(MODEL_MONITORING_TOOLS=str(tmp_path / "tools"), PATH="/usr/sbin:/sbin")
+    result = run_toolchain("install-readme-generator", env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "setup: error: the chart README generator (@bitnami/readme-generator-for-helm@2.7.2) is "
+        "installed with npm, and node or npm is not on PATH: install Node.js ≥ 18 with npm "
+        "(Debian: `apt-get install nodejs npm`), then run `make setup` again"
+    ]
+    assert not (tmp_path / "tools" / "npm").exists()
