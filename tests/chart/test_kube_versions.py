@@ -67,7 +67,15 @@ def test_every_tested_version_is_one_the_charts_support(chart_dir, kube_version)
     assert satisfies(kube_version, constraint), f"{chart_dir.name}: kubeVersion {constraint}"
 
 
-@pytest.mark.parametrize("kube_version", ["1.24.0", "1.25.0"], ids=lambda v: f"k8s{v}")
+@pytest.mark.parametrize("chart_dir", CHARTS, ids=lambda p: p.name)
+def test_the_oldest_version_the_charts_take_is_tested(chart_dir):
+    """No promise goes untested: the minor release before the oldest tested one is refused."""
+    major, minor, _ = KUBERNETES_VERSIONS[0].split(".")
+    constraint = kube_version_constraint(chart_dir)
+    assert not satisfies(f"{major}.{int(minor) - 1}.99", constraint), constraint
+
+
+@pytest.mark.parametrize("kube_version", ["1.29.0", "1.30.0"], ids=lambda v: f"k8s{v}")
 @pytest.mark.parametrize("chart_dir", CHARTS, ids=lambda p: p.name)
 def test_helm_agrees_which_versions_the_charts_take(umbrella, chart_dir, kube_version):
     """satisfies() is checked against helm itself at the charts' lower bound."""

@@ -201,17 +201,28 @@ def sidecar_env_of(values_file: Path) -> dict[str, str]:
     return {**SIDECAR_ENV, "FOLDER_ANNOTATION": sidecar["folderAnnotation"]}
 
 
+def runs_grafana(values_file: Path) -> bool:
+    stack = chart.merged_values([values_file]).get("kube-prometheus-stack") or {}
+    return bool((stack.get("grafana") or {}).get("enabled", True))
+
+
+GRAFANA_PROFILES = [p for p in STACK_PROFILES if runs_grafana(p)]
+
+
 @versions
-def test_the_stacks_grafana_sidecar_would_load_our_dashboards(umbrella, kube_version):
-    """Without the stack chart: against the sidecar settings it makes (held to it next)."""
-    profile = VALUES_DIR / "prod.yaml"
+@pytest.mark.parametrize("profile", GRAFANA_PROFILES, ids=file_id)
+def test_the_stacks_grafana_sidecar_would_load_our_dashboards(umbrella, profile, kube_version):
+    """Without the stack chart: against the sidecar settings it makes (held to it next), for
+    every profile whose stack runs Grafana."""
     objects = rendered(umbrella, (profile,), kube_version, stack=False, **PLATFORM)
     assert_the_sidecar_loads_our_dashboards(objects, sidecar_env_of(profile))
 
 
 @versions
-def test_the_stacks_grafana_sidecar_loads_our_dashboards(stack_chart, umbrella, kube_version):
-    profile = VALUES_DIR / "prod.yaml"
+@pytest.mark.parametrize("profile", GRAFANA_PROFILES, ids=file_id)
+def test_the_stacks_grafana_sidecar_loads_our_dashboards(
+    stack_chart, umbrella, profile, kube_version
+):
     objects = rendered(umbrella, (profile,), kube_version, stack=True, **PLATFORM)
     [grafana] = [
         o
