@@ -131,7 +131,11 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class ServiceMonitor:
+class Monitor:
+    """A ServiceMonitor (targets: the pods behind the Services it selects) or a PodMonitor
+    (targets: the pods it selects)."""
+
+    kind: str
     name: str
     namespace: str
     labels: Mapping[str, str]
@@ -151,8 +155,8 @@ def of_kind(objects: Iterable[Manifest], kind: str) -> list[Manifest]:
 
 
 # Kinds whose work the local stack does not do: run, they would be silently left undone (a
-# PodMonitor's pods never scraped), so a manifest holding one is refused.
-NOT_MODELLED_KINDS = ("PodMonitor", "Probe", "ScrapeConfig", "StatefulSet", "DaemonSet")
+# Probe's targets never probed), so a manifest holding one is refused.
+NOT_MODELLED_KINDS = ("Probe", "ScrapeConfig", "StatefulSet", "DaemonSet")
 
 
 def refuse_not_modelled_kinds(objects: Iterable[Manifest]) -> None:
@@ -435,19 +439,28 @@ def _endpoint(spec: Manifest, owner: str) -> Endpoint:
     )
 
 
-def service_monitors(objects: Iterable[Manifest]) -> list[ServiceMonitor]:
+# The monitors' own fields for their endpoints, and the PodMonitor's spelling of them.
+ENDPOINTS_FIELD = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}
+POD_MONITOR_FIELDS = MONITOR_FIELDS - {"endpoints", "targetLabels"} | {"podMetricsEndpoints"}
+
+
+def monitors(objects: Iterable[Manifest], kind: str) -> list[Monitor]:
+    """The ServiceMonitors or PodMonitors among the objects, as the operator reads them."""
     result = []
-    for monitor in of_kind(objects, "ServiceMonitor"):
+    for monitor in of_kind(objects, kind):
         spec = monitor["spec"]
-        owner = f"ServiceMonitor {monitor['metadata']['name']}"
-        _refuse_unknown(spec, MONITOR_FIELDS, owner)
+        owner = f"{kind} {monitor['metadata']['name']}"
+        _refuse_unknown(
+            spec, MONITOR_FIELDS if kind == "ServiceMonitor" else POD_MONITOR_FIELDS, owner
+        )
         namespace_selector = spec.get("namespaceSelector") or {}
         if namespace_selector.get("any"):
             namespaces: tuple[str, ...] | None = None
         else:
             namespaces = tuple(namespace_selector.get("matchNames") or (_namespace(monitor),))
         result.append(
-            ServiceMonitor(
+            Monitor(
+                kind=kind,
                 name=monitor["metadata"]["name"],
                 namespace=_namespace(monitor),
                 labels=dict(monitor["metadata"].get("labels") or {}),
@@ -456,7 +469,7 @@ def service_monitors(objects: Iterable[Manifest]) -> list[ServiceMonitor]:
                 job_label=spec.get("jobLabel"),
                 endpoints=tuple(
                     _endpoint(e, f"{owner} endpoint {i}")
-                    for i, e in enumerate(spec.get("endpoints") or ())
+                    for i, e in enumerate(spec.get(ENDPOINTS_FIELD[kind]) or ())
                 ),
                 target_labels=tuple(spec.get("targetLabels") or ()),
                 pod_target_labels=tuple(spec.get("podTargetLabels") or ()),
@@ -464,3 +477,7 @@ def service_monitors(objects: Iterable[Manifest]) -> list[ServiceMonitor]:
             )
         )
     return result
+
+
+def service_monitors(objects: Iterable[Manifest]) -> list[Monitor]:
+    return monitors(objects, "ServiceMonitor")

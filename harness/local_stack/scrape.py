@@ -1,8 +1,11 @@
-"""ServiceMonitors become scrape configs, and the pods behind their Services become targets, as
-the Prometheus Operator and Prometheus's Kubernetes discovery make them.
+"""ServiceMonitors and PodMonitors become scrape configs, and the pods behind their Services (or
+the pods they select) become targets, as the Prometheus Operator and Prometheus's Kubernetes
+discovery make them.
 
-The operator gives each target namespace, service, pod, container, endpoint and job (the Service
-name, or the value of its `jobLabel` label) and then applies the endpoint's relabelings; the
+The operator gives each target of a ServiceMonitor namespace, service, pod, container, endpoint
+and job (the Service name, or the value of its `jobLabel` label); a PodMonitor's get namespace,
+pod, container, endpoint and job `<namespace>/<name>` and no service
+(pkg/prometheus/promcfg.go, generatePodMonitorConfig). Then the endpoint's relabelings; the
 discovery keeps the target list current as pods come and go. Here each job's targets live in a
 file that Prometheus watches (file_sd), rewritten whenever a pod starts or goes, with the
 `__meta_kubernetes_*` labels a relabeling may read. A relabeling that reads a meta label the
@@ -21,8 +24,8 @@ from local_stack.manifests import (
     Endpoint,
     LabelSelector,
     ManifestError,
+    Monitor,
     Service,
-    ServiceMonitor,
 )
 from local_stack.pods import LOOPBACK, LocalPod, write_atomically
 
@@ -56,19 +59,20 @@ MADE_META = (
 )
 
 
-def job_name(monitor: ServiceMonitor, endpoint_index: int) -> str:
-    return f"serviceMonitor/{monitor.namespace}/{monitor.name}/{endpoint_index}"
+def job_name(monitor: Monitor, endpoint_index: int) -> str:
+    kind = monitor.kind[0].lower() + monitor.kind[1:]
+    return f"{kind}/{monitor.namespace}/{monitor.name}/{endpoint_index}"
 
 
-def targets_file(folder: Path, monitor: ServiceMonitor, endpoint_index: int) -> Path:
-    return folder / f"{monitor.namespace}_{monitor.name}_{endpoint_index}.json"
+def targets_file(folder: Path, monitor: Monitor, endpoint_index: int) -> Path:
+    return folder / f"{monitor.kind}_{monitor.namespace}_{monitor.name}_{endpoint_index}.json"
 
 
 def _sanitize(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
-def _selects(monitor: ServiceMonitor, service: Service) -> bool:
+def _selects(monitor: Monitor, service: Service) -> bool:
     in_namespace = monitor.namespaces is None or service.namespace in monitor.namespaces
     return in_namespace and monitor.selector.matches(service.labels)
 
@@ -90,10 +94,11 @@ def relabel_config(spec: Mapping[str, Any], owner: str) -> dict[str, Any]:
     return config
 
 
-def _meta(pod: LocalPod, service: Service, port_name: str, ready: bool) -> dict[str, str]:
+def _meta(pod: LocalPod, service: Service | None, port_name: str, ready: bool) -> dict[str, str]:
+    """The discovery's labels of one pod port: the endpoints role's (with its Service) for a
+    ServiceMonitor, the pod role's (without) for a PodMonitor."""
     meta = {
-        f"{META}namespace": service.namespace,
-        f"{META}service_name": service.name,
+        f"{META}namespace": pod.namespace,
         f"{META}pod_name": pod.name,
         f"{META}pod_ip": LOOPBACK,
         f"{META}pod_ready": str(ready).lower(),
@@ -101,25 +106,57 @@ def _meta(pod: LocalPod, service: Service, port_name: str, ready: bool) -> dict[
         f"{META}pod_container_name": pod.container.name,
         f"{META}pod_container_port_name": port_name,
         f"{META}pod_container_port_number": str(pod.container.ports.get(port_name, "")),
-        f"{META}endpoint_port_name": port_name,
-        f"{META}endpoint_ready": str(ready).lower(),
     }
-    for prefix, labels in (("service", service.labels), ("pod", pod.labels)):
+    sources = [("pod", pod.labels)]
+    if service is not None:
+        meta[f"{META}service_name"] = service.name
+        meta[f"{META}endpoint_port_name"] = port_name
+        meta[f"{META}endpoint_ready"] = str(ready).lower()
+        sources.append(("service", service.labels))
+    for prefix, labels in sources:
         for key, value in labels.items():
             meta[f"{META}{prefix}_label_{_sanitize(key)}"] = value
             meta[f"{META}{prefix}_labelpresent_{_sanitize(key)}"] = "true"
     return meta
 
 
+def pod_target_groups(
+    monitor: Monitor, endpoint: Endpoint, pods: Sequence[LocalPod], ready: Mapping[str, bool]
+) -> list[dict[str, Any]]:
+    """The file_sd groups of one endpoint of a PodMonitor: every running pod it selects that
+    has a container port of the endpoint's name, ready or not."""
+    groups = []
+    for pod in pods:
+        in_namespace = monitor.namespaces is None or pod.namespace in monitor.namespaces
+        if not in_namespace or not monitor.selector.matches(pod.labels):
+            continue
+        if endpoint.port not in pod.container.ports:
+            continue
+        labels = {
+            **_meta(pod, None, endpoint.port, ready.get(pod.name, False)),
+            **{k: pod.labels[k] for k in monitor.pod_target_labels if k in pod.labels},
+            "namespace": pod.namespace,
+            "pod": pod.name,
+            "container": pod.container.name,
+            "endpoint": endpoint.port,
+            "job": pod.labels.get(monitor.job_label or "", f"{monitor.namespace}/{monitor.name}"),
+        }
+        address = f"{LOOPBACK}:{pod.port(endpoint.port)}"
+        groups.append({"targets": [address], "labels": labels})
+    return groups
+
+
 def target_groups(
-    monitor: ServiceMonitor,
+    monitor: Monitor,
     endpoint: Endpoint,
     services: Sequence[Service],
     pods: Sequence[LocalPod],
     ready: Mapping[str, bool],
 ) -> list[dict[str, Any]]:
-    """The file_sd groups of one endpoint of a ServiceMonitor: every running pod behind each
-    Service it selects, ready or not (the discovery lists not-ready endpoints too)."""
+    """The file_sd groups of one endpoint of a monitor. A ServiceMonitor's: every running pod
+    behind each Service it selects, ready or not (the discovery lists not-ready endpoints too)."""
+    if monitor.kind == "PodMonitor":
+        return pod_target_groups(monitor, endpoint, pods, ready)
     groups = []
     for service in services:
         if not _selects(monitor, service):
@@ -151,7 +188,7 @@ def target_groups(
 
 def write_targets(
     folder: Path,
-    monitors: Sequence[ServiceMonitor],
+    monitors: Sequence[Monitor],
     services: Sequence[Service],
     pods: Sequence[LocalPod],
     ready: Mapping[str, bool],
@@ -163,11 +200,11 @@ def write_targets(
             write_atomically(targets_file(folder, monitor, index), json.dumps(groups, indent=1))
 
 
-def scrape_configs(monitors: Sequence[ServiceMonitor], folder: Path) -> list[dict[str, Any]]:
+def scrape_configs(monitors: Sequence[Monitor], folder: Path) -> list[dict[str, Any]]:
     configs = []
     for monitor in monitors:
         for index, endpoint in enumerate(monitor.endpoints):
-            owner = f"ServiceMonitor {monitor.name} endpoint {index}"
+            owner = f"{monitor.kind} {monitor.name} endpoint {index}"
             config: dict[str, Any] = {
                 "job_name": job_name(monitor, index),
                 "honor_labels": endpoint.honor_labels,

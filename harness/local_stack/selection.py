@@ -1,12 +1,12 @@
-"""Which ServiceMonitors and PrometheusRules the stack's Prometheus takes, as kube-prometheus-stack
-configures its Prometheus resource and the Prometheus Operator applies it.
+"""Which ServiceMonitors, PodMonitors and PrometheusRules the stack's Prometheus takes, as
+kube-prometheus-stack configures its Prometheus resource and the Prometheus Operator applies it.
 
 kube-prometheus-stack (templates/prometheus/prometheus.yaml) gives the Prometheus resource
-`serviceMonitorSelector` and `ruleSelector` from its values: the selector given there, or, when
-none is given and `*SelectorNilUsesHelmValues` is true (the default), `release: <its release
-name>`; namespace selectors default to every namespace. The operator ignores what they do not
-select, which is the pitfall the chart's `release` label exists for; the local stack ignores it
-too, and logs which object it left out and why.
+`serviceMonitorSelector`, `podMonitorSelector` and `ruleSelector` from its values: the selector
+given there, or, when none is given and `*SelectorNilUsesHelmValues` is true (the default),
+`release: <its release name>`; namespace selectors default to every namespace. The operator
+ignores what they do not select, which is the pitfall the chart's `release` label exists for;
+the local stack ignores it too, and logs which object it left out and why.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from local_stack.manifests import LabelSelector, Manifest, ManifestError
 
 log = logging.getLogger("local_stack.selection")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-KINDS = {"ServiceMonitor": "serviceMonitor", "PrometheusRule": "rule"}
+KINDS = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor", "PrometheusRule": "rule"}
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,13 @@ class LocalStack:
         return selections(values.get("kube-prometheus-stack") or {}, release)
 
     @property
-    def service_monitors(self) -> list[manifests.ServiceMonitor]:
-        taken = selected(self.objects, "ServiceMonitor", self._selections)
-        return manifests.service_monitors(taken)
+    def monitors(self) -> list[manifests.Monitor]:
+        """The ServiceMonitors and PodMonitors the stack's Prometheus takes."""
+        return [
+            monitor
+            for kind in ("ServiceMonitor", "PodMonitor")
+            for monitor in manifests.monitors(selected(self.objects, kind, self._selections), kind)
+        ]
 
     # -- pods, Services and endpoints ------------------------------------------------------
 
@@ -184,7 +188,7 @@ class LocalStack:
             if self._selections:
                 write_targets(
                     self.workdir / "targets",
-                    self.service_monitors,
+                    self.monitors,
                     self._services,
                     pods,
                     ready_now,
@@ -404,7 +408,7 @@ class LocalStack:
         config = self.workdir / "prometheus.yml"
         prometheus.write_config(
             config,
-            scrape_configs(self.service_monitors, targets),
+            scrape_configs(self.monitors, targets),
             evaluation_interval=self.options.evaluation_interval,
             rule_files=self._rule_files(),
             alertmanager=self._start_alertmanager(),

@@ -222,13 +222,14 @@ def test_a_service_monitor_and_a_pod_monitor_together_are_refused(tmp_path) -> N
     assert "enable one of the two" in message
 
 
-def test_the_local_stack_refuses_a_pod_monitor_it_would_not_scrape(tmp_path) -> None:
+def test_the_local_stack_refuses_kinds_whose_work_it_would_leave_undone(tmp_path) -> None:
     objects = render(
         tmp_path, {"serviceMonitor": {"enabled": False}, "podMonitor": {"enabled": True}}
     )
-    with pytest.raises(ManifestError, match="PodMonitor r1-model-exporter is not modelled"):
-        refuse_not_modelled_kinds(objects)
-    refuse_not_modelled_kinds(render(tmp_path, {}))
+    refuse_not_modelled_kinds(objects)  # PodMonitors it scrapes (tests/harness/test_pod_monitor.py)
+    probe = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Probe", "metadata": {"name": "p"}}
+    with pytest.raises(ManifestError, match="Probe p is not modelled"):
+        refuse_not_modelled_kinds([*objects, probe])
 
 
 def exporter_policy_peers(objects: list[dict[str, Any]]) -> list[str]:
