@@ -60,23 +60,25 @@ def _secret_references(value: Any, path: str = "httpConfig") -> list[str]:
 class Resolver:
     """What a cluster would resolve for Alertmanager: Secrets and the release's Services."""
 
-    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # namespace -> name -> key -> value: an AlertmanagerConfig names Secrets of its namespace.
+    secrets: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     secrets_dir: Path | None = None
     services: Mapping[str, str] = field(default_factory=dict)
 
-    def bearer_file(self, reference: dict[str, Any]) -> Path | None:
+    def bearer_file(self, reference: dict[str, Any], namespace: str) -> Path | None:
         """The Secret key's value written to a file Alertmanager reads; None if not given."""
-        value = self.secrets.get(reference.get("name", ""), {}).get(reference.get("key", ""))
+        secret = self.secrets.get(namespace, {}).get(reference.get("name", ""), {})
+        value = secret.get(reference.get("key", ""))
         if value is None or self.secrets_dir is None:
             return None
         self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.secrets_dir / f"{reference['name']}.{reference['key']}"
+        path = self.secrets_dir / f"{namespace}.{reference['name']}.{reference['key']}"
         write_atomically(path, value, mode=0o600)
         return path
 
 
 def _http_config(
-    name: str, url: str, http_config: dict[str, Any] | None, resolver: Resolver
+    name: str, url: str, http_config: dict[str, Any] | None, resolver: Resolver, namespace: str
 ) -> dict[str, Any] | None:
     """The webhook's http_config, or None when it needs what the stack cannot give."""
     config = dict(http_config or {})
@@ -84,7 +86,7 @@ def _http_config(
     references = _secret_references(config)
     if authorization:
         credentials = authorization.get("credentials")
-        token_file = resolver.bearer_file(credentials) if credentials else None
+        token_file = resolver.bearer_file(credentials, namespace) if credentials else None
         if credentials and token_file is None:
             references.append("httpConfig.authorization.credentials")
     if references:
@@ -105,7 +107,9 @@ def _http_config(
     }
 
 
-def _receiver(prefix: str, spec: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
+def _receiver(
+    prefix: str, spec: dict[str, Any], resolver: Resolver, namespace: str
+) -> dict[str, Any]:
     name = f"{prefix}/{spec['name']}"
     receiver: dict[str, Any] = {"name": name}
     webhooks = []
@@ -113,7 +117,9 @@ def _receiver(prefix: str, spec: dict[str, Any], resolver: Resolver) -> dict[str
         if "url" not in webhook:
             log.warning("%s: webhook with a urlSecret left out (no Secrets here)", name)
             continue
-        http_config = _http_config(name, webhook["url"], webhook.get("httpConfig"), resolver)
+        http_config = _http_config(
+            name, webhook["url"], webhook.get("httpConfig"), resolver, namespace
+        )
         if http_config is None:
             continue
         local: dict[str, Any] = {
@@ -162,7 +168,9 @@ def config_from(objects: Sequence[Manifest], resolver: Resolver | None = None) -
         namespace = config["metadata"].get("namespace", "default")
         prefix = f"{namespace}/{config['metadata']['name']}"
         spec = config["spec"]
-        receivers += [_receiver(prefix, r, resolver) for r in spec.get("receivers") or ()]
+        receivers += [
+            _receiver(prefix, r, resolver, namespace) for r in spec.get("receivers") or ()
+        ]
         if "route" in spec:
             routes.append(_route(prefix, spec["route"], namespace))
     return {
@@ -171,15 +179,20 @@ def config_from(objects: Sequence[Manifest], resolver: Resolver | None = None) -
     }
 
 
-def write_config(config: dict[str, Any], path: Path) -> Path:
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+def write_config(config: dict[str, Any], path: Path) -> bool:
+    """Writes the configuration; whether it differs from what the file held."""
+    text = yaml.safe_dump(config, sort_keys=False)
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
 
 
 def start(
     supervisor: Supervisor, config: dict[str, Any], workdir: Path, port: int
 ) -> ManagedProcess:
-    config_file = write_config(config, workdir / "alertmanager.yml")
+    config_file = workdir / "alertmanager.yml"
+    write_config(config, config_file)
     argv = [
         str(require("alertmanager")),
         f"--config.file={config_file}",
@@ -189,6 +202,12 @@ def start(
         "--log.level=warn",
     ]
     return supervisor.start("alertmanager", argv)
+
+
+def reload(url: str) -> None:
+    """Alertmanager re-reads its configuration file, as the operator's config-reloader asks."""
+    response = requests.post(f"{url}/-/reload", timeout=10)
+    response.raise_for_status()
 
 
 def ready(url: str) -> bool:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from local_stack.backoff import INITIAL_SECONDS, RestartBackoff
+from local_stack.manifests import ManifestError
 from local_stack.pods import LocalPod, PodRuntime
 from local_stack.probes import ProbeState, run_action
 from local_stack.processes import ManagedProcess, Supervisor
@@ -37,6 +38,9 @@ class PodStatus:
     ready: bool = False
     restarts: int = 0
     last_exit_code: int | None = None
+    # Why the container cannot be created at all (a Secret the namespace lacks, ...): the
+    # kubelet's CreateContainerConfigError. The pod waits; nothing is retried here.
+    error: str | None = None
 
 
 class PodWorker:
@@ -159,7 +163,12 @@ class PodWorker:
                 process = self.pod.process
                 if process is None:
                     if now >= self._start_at:
-                        self._launch(now)
+                        try:
+                            self._launch(now)
+                        except ManifestError as error:
+                            self.status.error = str(error)
+                            log.error("pod %s cannot start: %s", self.pod.name, error)
+                            return
                 elif not process.alive():
                     self._exited(process, now)
                 else:

@@ -167,18 +167,23 @@ class PodRuntime:
     config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     config_map_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     services: Mapping[str, str] = field(default_factory=dict)
-    # Secrets the user gives the stack (name -> key -> value): the chart never holds them.
-    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Secrets the user gives the stack (namespace -> name -> key -> value): the chart never
+    # holds them, and a pod sees those of its own namespace only.
+    secrets: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     secret_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     empty_dir_volumes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
+    def has_secret(self, pod: LocalPod, name: str) -> bool:
+        return name in self.secrets.get(pod.namespace, {})
+
     def secret(self, pod: LocalPod, name: str) -> Mapping[str, str]:
-        if name not in self.secrets:
+        if not self.has_secret(pod, name):
             raise ManifestError(
-                f"pod {pod.name} needs Secret {name}, which the local stack was not given "
-                "(StackOptions.secrets): a cluster would not start it either"
+                f"pod {pod.name} needs Secret {name} in namespace {pod.namespace}, which the "
+                "local stack was not given (StackOptions.secrets): a cluster would not start it "
+                "either"
             )
-        return self.secrets[name]
+        return self.secrets[pod.namespace][name]
 
     def _volume_files(self, pod: LocalPod, volume: str) -> tuple[str, Mapping[str, str]] | None:
         """(kind, files) of one of the pod's volumes, or None when it is not one we project."""
@@ -250,7 +255,7 @@ class PodRuntime:
                 declared[name] = str(pod.host_ports[int(value)])
                 env_used.add(int(value))
         for variable, secret, key, optional in pod.container.secret_env:
-            if optional and secret not in self.secrets:
+            if optional and not self.has_secret(pod, secret):
                 continue
             data = self.secret(pod, secret)
             if key not in data:

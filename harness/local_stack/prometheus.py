@@ -20,7 +20,8 @@ def write_config(
     evaluation_interval: str,
     rule_files: Sequence[Path] = (),
     alertmanager: str | None = None,
-) -> None:
+) -> bool:
+    """Writes the configuration; whether it differs from what the file held."""
     config: dict[str, Any] = {
         "global": {"scrape_interval": "15s", "evaluation_interval": evaluation_interval},
         "rule_files": [str(p) for p in rule_files],
@@ -28,7 +29,11 @@ def write_config(
     }
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    text = yaml.safe_dump(config, sort_keys=False)
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
 
 
 def start(supervisor: Supervisor, config: Path, data_dir: Path, port: int) -> ManagedProcess:

@@ -57,7 +57,7 @@ class ServiceProxies:
         )
         self._endpoints: dict[str, list[int]] = {}
         self._turns: dict[str, itertools.count[int]] = {}
-        self._servers: list[asyncio.Server] = []
+        self._servers: dict[str, asyncio.Server] = {}
         self._thread.start()
 
     def listen(self, key: str) -> int:
@@ -71,8 +71,19 @@ class ServiceProxies:
             )
 
         server = asyncio.run_coroutine_threadsafe(open_server(), self._loop).result(10)
-        self._servers.append(server)
+        self._servers[key] = server
         return int(server.sockets[0].getsockname()[1])
+
+    def remove(self, key: str) -> None:
+        """The Service is deleted: its listener closes and its endpoints are forgotten."""
+        server = self._servers.pop(key)
+
+        async def shut() -> None:
+            server.close()
+            self._endpoints.pop(key, None)
+            self._turns.pop(key, None)
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
 
     def set_endpoints(self, key: str, ports: Sequence[int]) -> None:
         """The ready endpoints of a Service port, as loopback ports."""
@@ -108,7 +119,7 @@ class ServiceProxies:
 
     def close(self) -> None:
         async def shut() -> None:
-            for server in self._servers:
+            for server in self._servers.values():
                 server.close()
             connections = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in connections:

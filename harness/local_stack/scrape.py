@@ -194,10 +194,15 @@ def write_targets(
     ready: Mapping[str, bool],
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    written = set()
     for monitor in monitors:
         for index, endpoint in enumerate(monitor.endpoints):
             groups = target_groups(monitor, endpoint, services, pods, ready)
-            write_atomically(targets_file(folder, monitor, index), json.dumps(groups, indent=1))
+            path = targets_file(folder, monitor, index)
+            write_atomically(path, json.dumps(groups, indent=1))
+            written.add(path)
+    for stale in set(folder.glob("*.json")) - written:  # a monitor that is gone
+        stale.unlink()
 
 
 def scrape_configs(monitors: Sequence[Monitor], folder: Path) -> list[dict[str, Any]]:

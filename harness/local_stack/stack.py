@@ -6,6 +6,11 @@ spreads connections over its ready pods), the Deployment controller (rolling upd
 here), the Prometheus Operator (selection.py and scrape.py: which ServiceMonitors and rules the
 stack's Prometheus takes, and their targets) and its config reloader. What it does not model is
 listed in the README, and a manifest that depends on it is refused (manifests.ManifestError).
+
+Like a cluster it holds several releases, each in its namespace: the first (StackOptions) is the
+platform's, whose values give the stack's selectors; `install`, `upgrade` and `uninstall` add,
+change and remove others as helm does, and the stack's Prometheus and Alertmanager follow (a
+reload, as the operator's config-reloader makes one).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -51,6 +57,10 @@ POD_ENV = {
 }
 
 
+def _identity(obj: manifests.Manifest) -> str:
+    return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
 class StackError(Exception):
     """The stack could not start; the message says what failed and where to look."""
 
@@ -77,6 +87,29 @@ class StackOptions:
     backoff_initial: float = INITIAL_SECONDS
 
 
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """What `helm install <name> -n <namespace> -f ... --set ...` is given, and the Secrets
+    that namespace holds (name -> key -> value)."""
+
+    name: str
+    namespace: str
+    values_files: Sequence[Path] = (DEFAULT_VALUES,)
+    set_values: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Release:
+    """An installed release: what it was given, its `--set` upgrades, and what it rendered."""
+
+    spec: ReleaseSpec
+    upgrades: dict[str, str] = field(default_factory=dict)
+    objects: list[manifests.Manifest] = field(default_factory=list)
+    workloads: dict[str, manifests.Workload] = field(default_factory=dict)
+    services: list[manifests.Service] = field(default_factory=list)
+
+
 class LocalStack:
     """Context manager: `with LocalStack(options) as stack:` starts everything, then stops it."""
 
@@ -85,20 +118,26 @@ class LocalStack:
         self._own_workdir = self.options.workdir is None
         self.workdir = self.options.workdir or Path(tempfile.mkdtemp(prefix="local-stack-"))
         self.supervisor = Supervisor(self.workdir / "logs")
-        self.objects: list[manifests.Manifest] = []
+        self.releases: dict[str, Release] = {}
         self.prometheus = PrometheusAPI("")
         self.alertmanager_url = ""
         self.proxies = ServiceProxies()
+        # The cluster's state that pods read, updated in place as releases come and go.
+        self._config_maps: dict[str, Mapping[str, str]] = {}
+        self._config_map_volumes: dict[str, Mapping[str, str]] = {}
+        self._secret_volumes: dict[str, Mapping[str, str]] = {}
+        self._empty_dirs: dict[str, frozenset[str]] = {}
+        self._addresses: dict[str, str] = {}
+        self._secrets: dict[str, Mapping[str, Mapping[str, str]]] = {}
         self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
         self.kubelet = Kubelet(self.runtime, self.supervisor, self._endpoints_changed)
         self._selections: dict[str, Selection] = {}
-        self._services: list[manifests.Service] = []
+        self._monitors: list[manifests.Monitor] = []
         self._proxy_ports: dict[tuple[str, str, int], int] = {}
-        self._workloads: dict[str, manifests.Workload] = {}
         self._next_pod: dict[str, int] = {}
-        self._upgrades: dict[str, str] = {}
         self._servers: dict[str, ManagedProcess] = {}
         self._endpoints_lock = threading.Lock()
+        self._reconfigure_lock = threading.RLock()
 
     def __enter__(self) -> LocalStack:
         try:
@@ -113,30 +152,64 @@ class LocalStack:
 
     # -- rendering ------------------------------------------------------------------------
 
-    def render(self, set_values: Mapping[str, str] | None = None) -> list[manifests.Manifest]:
+    @property
+    def platform(self) -> ReleaseSpec:
+        """The first release, the platform's: its values give the stack's selectors."""
+        options = self.options
+        return ReleaseSpec(
+            options.release,
+            options.namespace,
+            options.values_files,
+            options.set_values,
+            options.secrets,
+        )
+
+    @property
+    def objects(self) -> list[manifests.Manifest]:
+        """Every object of every installed release (the cluster's, as far as ours go)."""
+        return [obj for release in self.releases.values() for obj in release.objects]
+
+    @property
+    def _workloads(self) -> dict[str, manifests.Workload]:
+        return {n: w for r in self.releases.values() for n, w in r.workloads.items()}
+
+    @property
+    def _services(self) -> list[manifests.Service]:
+        return [s for release in self.releases.values() for s in release.services]
+
+    def render(
+        self, spec: ReleaseSpec | None = None, set_values: Mapping[str, str] | None = None
+    ) -> list[manifests.Manifest]:
+        spec = spec or self.platform
         copy = chart.prepare_umbrella(self.workdir / "chart")
         objects = chart.render(
             copy,
-            release=self.options.release,
-            namespace=self.options.namespace,
-            values_files=self.options.values_files,
-            set_values={**self.options.set_values, **(set_values or {})},
+            release=spec.name,
+            namespace=spec.namespace,
+            values_files=spec.values_files,
+            set_values={**spec.set_values, **(set_values or {})},
         )
         manifests.refuse_not_modelled_kinds(objects)
         return [
             o for o in objects if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})
         ]
 
-    def _stack_selections(self, set_values: Mapping[str, str]) -> dict[str, Selection]:
+    def _stack_selections(self) -> dict[str, Selection]:
+        platform = self.releases.get(self.options.release)
+        upgrades = platform.upgrades if platform else {}
         values = chart.merged_values(
-            self.options.values_files, {**self.options.set_values, **set_values}
+            self.options.values_files, {**self.options.set_values, **upgrades}
         )
         release = self.options.stack_release or self.options.release
         return selections(values.get("kube-prometheus-stack") or {}, release)
 
     @property
     def monitors(self) -> list[manifests.Monitor]:
-        """The ServiceMonitors and PodMonitors the stack's Prometheus takes."""
+        """The ServiceMonitors and PodMonitors the stack's Prometheus takes (as of the last
+        change of releases: the operator logs what it leaves out once per change)."""
+        return list(self._monitors)
+
+    def _select_monitors(self) -> list[manifests.Monitor]:
         return [
             monitor
             for kind in ("ServiceMonitor", "PodMonitor")
@@ -162,16 +235,20 @@ class LocalStack:
     def pods_of(self, workload: str) -> list[LocalPod]:
         return [pod for pod in self.pods if pod.workload == workload]
 
-    def service_url(self, service: str, port: int | str = "http") -> str:
-        """The base URL of a Service of the release (its proxy on 127.0.0.1)."""
+    def service_url(
+        self, service: str, port: int | str = "http", namespace: str | None = None
+    ) -> str:
+        """The base URL of a Service (its proxy on 127.0.0.1); in the platform release's
+        namespace unless another is named."""
+        namespace = namespace or self.options.namespace
         for candidate in self._services:
-            if candidate.name != service:
+            if (candidate.name, candidate.namespace) != (service, namespace):
                 continue
             for service_port in candidate.ports:
                 if port in (service_port.name, service_port.port):
                     key = (candidate.namespace, candidate.name, service_port.port)
                     return f"http://{LOOPBACK}:{self._proxy_ports[key]}"
-        raise KeyError(f"no Service {service} with port {port}")
+        raise KeyError(f"no Service {namespace}/{service} with port {port}")
 
     def _endpoints_changed(self) -> None:
         """Readiness changed: the Services' endpoints and the scrape targets follow."""
@@ -217,6 +294,8 @@ class LocalStack:
             ready = self.kubelet.ready()
             for pod in pods:
                 status = self.kubelet.status(pod.name)
+                if status.error:
+                    raise manifests.ManifestError(status.error)
                 if status.restarts and not ready.get(pod.name):
                     log = self.workdir / "logs" / f"{pod.name}.log"
                     last = log.read_text().strip().splitlines()[-1:] if log.exists() else []
@@ -231,31 +310,25 @@ class LocalStack:
     # -- start and stop --------------------------------------------------------------------
 
     def start(self) -> None:
-        self.objects = self.render()
-        self._selections = self._stack_selections({})
         bin_dir = Path(sys.executable).parent
         models = ensure_models(bin_dir / "modelmon-train", Path(modelmon.__file__).parent)
-        workloads = manifests.workloads(self.objects)
-        self._workloads = {w.name: w for w in workloads}
-        self._services = manifests.services(self.objects)
-        self._open_proxies()
         self.runtime = PodRuntime(
             bin_dirs=[bin_dir],
             path_map={IMAGE_MODEL_DIR: models},
             pod_env=POD_ENV,
             mounts_dir=self.workdir / "volumes",
-            config_maps=manifests.config_maps(self.objects),
-            config_map_volumes={w.name: w.config_map_volumes for w in workloads},
-            services=service_addresses(self._services, self._proxy_ports),
-            secrets=self.options.secrets,
-            secret_volumes={w.name: w.secret_volumes for w in workloads},
-            empty_dir_volumes={w.name: w.empty_dir_volumes for w in workloads},
+            config_maps=self._config_maps,
+            config_map_volumes=self._config_map_volumes,
+            services=self._addresses,
+            secrets=self._secrets,
+            secret_volumes=self._secret_volumes,
+            empty_dir_volumes=self._empty_dirs,
         )
         self.kubelet = Kubelet(
             self.runtime, self.supervisor, self._endpoints_changed, self.options.backoff_initial
         )
-        started = [pod for w in workloads for pod in self._run_pods(w, w.replicas)]
-        self.wait_ready(started)
+        self._install(self.platform)
+        self._reconfigure()
         self._start_prometheus()
 
     def stop(self) -> None:
@@ -265,43 +338,137 @@ class LocalStack:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    # -- helm: install and uninstall -------------------------------------------------------
+
+    def install(self, spec: ReleaseSpec) -> list[LocalPod]:
+        """`helm install`: the release's pods run and are ready, its Services answer, and the
+        stack's Prometheus and Alertmanager take its monitors, rules and routes. Returns its
+        pods."""
+        with self._reconfigure_lock:
+            if spec.name in self.releases:
+                raise StackError(
+                    f"release {spec.name} is already installed (helm: cannot re-use a name)"
+                )
+            try:
+                pods = self._install(spec)
+            except BaseException:
+                if spec.name in self.releases:
+                    self._remove(spec.name)  # a failed install leaves nothing running
+                raise
+            self._reconfigure()
+        return pods
+
+    def _install(self, spec: ReleaseSpec) -> list[LocalPod]:
+        objects = self.render(spec)
+        owned = {_identity(o) for o in self.objects}
+        clash = sorted(_identity(o) for o in objects if _identity(o) in owned)
+        if clash:
+            raise StackError(
+                f"release {spec.name}: {clash[0]} belongs to another release (helm refuses an "
+                "object another release owns)"
+            )
+        workloads = manifests.workloads(objects)
+        taken = {pod.name for pod in self.pods}
+        if any(w.name in self._workloads or f"{w.name}-0" in taken for w in workloads):
+            raise StackError(f"release {spec.name}: its Deployments' names are taken")
+        release = Release(
+            spec,
+            objects=objects,
+            workloads={w.name: w for w in workloads},
+            services=manifests.services(objects),
+        )
+        with self._endpoints_lock:
+            self.releases[spec.name] = release
+        self._secrets[spec.namespace] = {**self._secrets.get(spec.namespace, {}), **spec.secrets}
+        self._config_maps.update(manifests.config_maps(objects))
+        for workload in workloads:
+            self._config_map_volumes[workload.name] = workload.config_map_volumes
+            self._secret_volumes[workload.name] = workload.secret_volumes
+            self._empty_dirs[workload.name] = workload.empty_dir_volumes
+        self._open_proxies()
+        self._addresses.update(service_addresses(release.services, self._proxy_ports))
+        started = [pod for w in workloads for pod in self._run_pods(w, w.replicas)]
+        self.wait_ready(started)
+        return started
+
+    def uninstall(self, name: str) -> None:
+        """`helm uninstall`: the release's pods stop gracefully, its Services go, and the
+        stack's Prometheus and Alertmanager let go of its targets, rules and routes; the other
+        releases are left as they were."""
+        if name == self.options.release:
+            raise StackError(f"{name} is the platform's release, which the stack runs on")
+        if name not in self.releases:
+            raise StackError(f"release {name} is not installed")
+        with self._reconfigure_lock:
+            self._remove(name)
+            self._reconfigure()
+
+    def _remove(self, name: str) -> None:
+        with self._endpoints_lock:
+            release = self.releases.pop(name)
+        for workload in release.workloads:
+            for pod in self.pods_of(workload):
+                self.kubelet.terminate(pod.name)
+            for table in (self._config_map_volumes, self._secret_volumes, self._empty_dirs):
+                table.pop(workload, None)
+        for config_map in manifests.config_maps(release.objects):
+            self._config_maps.pop(config_map, None)
+        for service in release.services:
+            for port in service.ports:
+                key = (service.namespace, service.name, port.port)
+                if key in self._proxy_ports:
+                    self.proxies.remove("/".join(map(str, key)))
+                    del self._proxy_ports[key]
+        self._addresses.clear()
+        self._addresses.update(service_addresses(self._services, self._proxy_ports))
+
     # -- the Deployment controller: upgrades and scaling -----------------------------------
 
-    def upgrade(self, set_values: Mapping[str, str]) -> list[str]:
-        """`helm upgrade --reuse-values --set ...`: Deployments whose pod template changed roll
-        out new pods (their strategy: RollingUpdate surges a ready new pod before it deletes an
-        old one; Recreate deletes first), replica counts follow, ConfigMaps reach the files after
-        the kubelet's delay, and Prometheus reloads when its rule files change, as the
-        operator's config-reloader does (a reload empties Prometheus's list of Alertmanagers for
-        a few seconds). Returns the pods that were replaced."""
-        values = {**self._upgrades, **set_values}
-        objects = self.render(values)
-        self._upgrades = values
-        replaced = []
-        for workload in manifests.workloads(objects):
-            old = self._workloads.get(workload.name)
-            if old is None:
-                raise StackError(f"the upgrade adds {workload.name}: not supported locally")
-            self._workloads[workload.name] = workload
-            if (old.container, old.pod_labels) != (workload.container, workload.pod_labels):
-                replaced += self._roll_out(workload)
-            elif old.replicas != workload.replicas:
-                self.scale(workload.name, workload.replicas)
-        before = self.objects
-        for name, data in manifests.config_maps(objects).items():
-            if data != manifests.config_maps(before).get(name):
-                for key, text in data.items():
-                    self.update_config_map(name, key, text)
-        self.objects = objects
-        selections_before = self._selections
-        self._selections = self._stack_selections(values)
-        rules_changed = manifests.of_kind(objects, "PrometheusRule") != manifests.of_kind(
-            before, "PrometheusRule"
-        )
-        if rules_changed or selections_before != self._selections:
-            self._rule_files()
-            self.prometheus.reload()
+    def upgrade(self, set_values: Mapping[str, str], release: str | None = None) -> list[str]:
+        """`helm upgrade --reuse-values --set ...` of a release (the platform's unless named):
+        Deployments whose pod template changed roll out new pods (their strategy:
+        RollingUpdate surges a ready new pod before it deletes an old one; Recreate deletes
+        first), replica counts follow, ConfigMaps reach the files after the kubelet's delay, and
+        Prometheus and Alertmanager reload when their configuration or rule files change, as
+        the operator's config-reloader does (a reload empties Prometheus's list of
+        Alertmanagers for a few seconds). Returns the pods that were replaced."""
+        with self._reconfigure_lock:
+            target = self.releases[release or self.options.release]
+            values = {**target.upgrades, **set_values}
+            objects = self.render(target.spec, values)
+            target.upgrades = values
+            replaced = []
+            for workload in manifests.workloads(objects):
+                old = target.workloads.get(workload.name)
+                if old is None:
+                    raise StackError(f"the upgrade adds {workload.name}: not supported locally")
+                target.workloads[workload.name] = workload
+                if (old.container, old.pod_labels) != (workload.container, workload.pod_labels):
+                    replaced += self._roll_out(workload)
+                elif old.replicas != workload.replicas:
+                    self.scale(workload.name, workload.replicas)
+            before = manifests.config_maps(target.objects)
+            for name, data in manifests.config_maps(objects).items():
+                if data != before.get(name):
+                    for key, text in data.items():
+                        self.update_config_map(name, key, text)
+            target.objects = objects
+            self._reconfigure()
         return replaced
+
+    def _reconfigure(self) -> None:
+        """The operator's part after releases changed: the selections, the targets, the rule
+        files and both servers' configuration; each server reloads only when its files
+        changed."""
+        self._selections = self._stack_selections()
+        self._monitors = self._select_monitors()
+        if not self._servers:
+            return  # Prometheus and Alertmanager start with the current state
+        self._endpoints_changed()
+        if self._write_prometheus_files():
+            self.prometheus.reload()
+        if alerting.write_config(self._alertmanager_config(), self.workdir / "alertmanager.yml"):
+            alerting.reload(self.alertmanager_url)
 
     def _roll_out(self, workload: manifests.Workload) -> list[str]:
         """Replaces the workload's pods batch by batch: up to maxSurge new pods, once ready, let
@@ -365,16 +532,17 @@ class LocalStack:
 
     # -- the stack's own servers -----------------------------------------------------------
 
+    def _alertmanager_config(self) -> dict[str, Any]:
+        resolver = alerting.Resolver(
+            secrets=self._secrets,
+            secrets_dir=self.workdir / "alertmanager-secrets",
+            services=self._addresses,
+        )
+        return alerting.config_from(self.objects, resolver)
+
     def _start_alertmanager(self, port: int | None = None) -> str:
         port = port or free_port()
-        resolver = alerting.Resolver(
-            secrets=self.options.secrets,
-            secrets_dir=self.workdir / "alertmanager-secrets",
-            services=self.runtime.services,
-        )
-        process = alerting.start(
-            self.supervisor, alerting.config_from(self.objects, resolver), self.workdir, port
-        )
+        process = alerting.start(self.supervisor, self._alertmanager_config(), self.workdir, port)
         self._servers["alertmanager"] = process
         self.alertmanager_url = f"http://{LOOPBACK}:{port}"
 
@@ -386,34 +554,42 @@ class LocalStack:
         wait_until(ready, 30, describe="Alertmanager ready")
         return f"{LOOPBACK}:{port}"
 
-    def _rule_files(self) -> list[Path]:
-        """Each selected PrometheusRule as a rule file, as the operator mounts them."""
+    def _write_rule_files(self) -> bool:
+        """Each selected PrometheusRule as a rule file, as the operator mounts them; whether
+        any file changed."""
         folder = self.workdir / "rules"
         folder.mkdir(parents=True, exist_ok=True)
-        files = []
+        files, changed = [], False
         for rule in selected(self.objects, "PrometheusRule", self._selections):
             path = folder / f"{rule['metadata']['namespace']}-{rule['metadata']['name']}.yaml"
-            write_atomically(
-                path, yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False)
-            )
+            text = yaml.safe_dump({"groups": rule["spec"]["groups"]}, sort_keys=False)
+            if not path.is_file() or path.read_text() != text:
+                write_atomically(path, text)
+                changed = True
             files.append(path)
         for stale in set(folder.glob("*.yaml")) - set(files):
             stale.unlink()
-        return [folder / "*.yaml"]
+            changed = True
+        return changed
+
+    def _write_prometheus_files(self) -> bool:
+        """Rule files and prometheus.yml; whether Prometheus has anything new to read."""
+        rules_changed = self._write_rule_files()
+        config_changed = prometheus.write_config(
+            self.workdir / "prometheus.yml",
+            scrape_configs(self.monitors, self.workdir / "targets"),
+            evaluation_interval=self.options.evaluation_interval,
+            rule_files=[self.workdir / "rules" / "*.yaml"],
+            alertmanager=self.alertmanager_url.removeprefix("http://") or None,
+        )
+        return rules_changed or config_changed
 
     def _start_prometheus(self, port: int | None = None) -> None:
         port = port or self.options.prometheus_port or free_port()
-        targets = self.workdir / "targets"
+        self._start_alertmanager()
         self._endpoints_changed()
-        config = self.workdir / "prometheus.yml"
-        prometheus.write_config(
-            config,
-            scrape_configs(self.monitors, targets),
-            evaluation_interval=self.options.evaluation_interval,
-            rule_files=self._rule_files(),
-            alertmanager=self._start_alertmanager(),
-        )
-        self._launch_prometheus(config, port)
+        self._write_prometheus_files()
+        self._launch_prometheus(self.workdir / "prometheus.yml", port)
 
     def _launch_prometheus(self, config: Path, port: int) -> None:
         process = prometheus.start(self.supervisor, config, self.workdir / "tsdb", port)

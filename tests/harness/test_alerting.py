@@ -179,7 +179,8 @@ def test_child_routes_nest_inherit_their_receiver_and_default_to_stop():
 
 
 def test_amtool_accepts_the_config(config, tmp_path):
-    path = alerting.write_config(config, tmp_path / "alertmanager.yml")
+    path = tmp_path / "alertmanager.yml"
+    assert alerting.write_config(config, path)
     result = subprocess.run(
         [str(amtool()), "check-config", str(path)], capture_output=True, text=True, timeout=60
     )
@@ -207,7 +208,8 @@ def test_amtool_accepts_the_config(config, tmp_path):
     ],
 )
 def test_amtool_routes_each_alert_to_the_expected_receivers(config, tmp_path, labels, receivers):
-    path = alerting.write_config(config, tmp_path / "alertmanager.yml")
+    path = tmp_path / "alertmanager.yml"
+    assert alerting.write_config(config, path)
     labels = {"namespace": NAMESPACE, "user_id": USER, "variant": "stable", **labels}
     result = subprocess.run(
         [
@@ -269,7 +271,7 @@ def test_a_given_secret_becomes_a_credentials_file_and_the_service_url_a_local_o
     ]
     host_port = webhook_url.split("//")[1].split("/")[0]
     resolver = alerting.Resolver(
-        secrets={"retrain-webhook-token": {"token": "t" * 32}},
+        secrets={NAMESPACE: {"retrain-webhook-token": {"token": "t" * 32}}},
         secrets_dir=tmp_path / "secrets",
         services={host_port: "127.0.0.1:40123"},
     )

@@ -90,7 +90,7 @@ def test_secrets_given_to_the_stack_fill_env_and_volumes_and_an_empty_dir_is_the
         path_map={},
         pod_env={},
         mounts_dir=tmp_path,
-        secrets={"api": {"key": "from-the-secret"}, "webhook": {"token": "t" * 32}},
+        secrets={"ns": {"api": {"key": "from-the-secret"}, "webhook": {"token": "t" * 32}}},
         secret_volumes={"web": web.secret_volumes},
         empty_dir_volumes={"web": web.empty_dir_volumes},
     )
@@ -111,5 +111,16 @@ def test_secrets_given_to_the_stack_fill_env_and_volumes_and_an_empty_dir_is_the
         mounts_dir=tmp_path,
         secret_volumes={"web": web.secret_volumes},
     )
-    with pytest.raises(ManifestError, match="needs Secret webhook, which the local stack"):
+    with pytest.raises(ManifestError, match="needs Secret webhook in namespace ns, which the"):
         without.argv_and_env(pod)
+    # A Secret of another namespace is not the pod's, as on a cluster.
+    elsewhere = PodRuntime(
+        bin_dirs=[Path("/usr/bin")],
+        path_map={},
+        pod_env={},
+        mounts_dir=tmp_path,
+        secrets={"other": {"api": {"key": "x"}, "webhook": {"token": "t" * 32}}},
+        secret_volumes={"web": web.secret_volumes},
+    )
+    with pytest.raises(ManifestError, match="needs Secret webhook in namespace ns"):
+        elsewhere.argv_and_env(pod)
