@@ -98,6 +98,42 @@ def test_dashboards_carry_the_sidecar_label_and_folder(umbrella):
             assert "${DS_" not in text
 
 
+def user_variable(objects):
+    [config_map] = [
+        c for c in by_kind(objects, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]
+    ]
+    [text] = config_map["data"].values()
+    dashboard = json.loads(text)
+    [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "user_id"]
+    return dashboard, variable
+
+
+def test_a_users_dashboard_is_fixed_to_that_user(umbrella):
+    """Every panel matches user_id=~"$user_id"; fixed and hidden, the variable leaves a user no
+    way to pick another user's series in their own dashboard."""
+    objects = render_profile(umbrella, [ATTACH], set_values=STACK_OFF)
+    dashboard, variable = user_variable(objects)
+    assert variable == {
+        "name": "user_id",
+        "label": "User",
+        "type": "constant",
+        "query": "user07",
+        "hide": 2,
+    }
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert exprs
+    assert all('user_id=~"$user_id"' in expr for expr in exprs)
+
+
+def test_the_platforms_overview_lists_every_user(umbrella):
+    objects = render_profile(
+        umbrella, [PLATFORM], set_values={**STACK_OFF, "dashboards.allUsers": "true"}
+    )
+    _, variable = user_variable(objects)
+    assert variable["type"] == "query"
+    assert variable["query"]["query"] == "label_values(model_prediction_total, user_id)"
+
+
 def _identities(objects):
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     files, uids = set(), set()

@@ -48,15 +48,13 @@ def test_every_panel_query_returns_data(backend: Backend) -> None:
             )
 
 
-def test_the_user_variable_lists_this_user(backend: Backend) -> None:
+def test_the_user_variable_is_this_users_and_has_series(backend: Backend) -> None:
     [dashboard] = backend.dashboards().values()
     [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "user_id"]
-    parsed = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["query"]["query"])
-    assert parsed, variable["query"]
-    metric, label = parsed.groups()
+    assert (variable["type"], variable["query"]) == ("constant", USER)
     response = requests.get(
-        f"{backend.prometheus.url}/api/v1/label/{label}/values",
-        params={"match[]": metric},
+        f"{backend.prometheus.url}/api/v1/label/user_id/values",
+        params={"match[]": "model_prediction_total"},
         timeout=5,
     ).json()
     assert USER in response["data"]
