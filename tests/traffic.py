@@ -11,7 +11,14 @@ import requests
 
 from modelmon.ops.rows import Rows, bad_row
 
-__all__ = ["CountedLoad", "Rows", "Traffic", "bad_inputs", "predictions_with_feedback"]
+__all__ = [
+    "CountedLoad",
+    "Rows",
+    "Traffic",
+    "bad_inputs",
+    "predictions_off_by",
+    "predictions_with_feedback",
+]
 
 
 class Traffic:
@@ -54,6 +61,27 @@ def predictions_with_feedback(url: str, rows: Rows) -> Callable[[requests.Sessio
         session.post(
             f"{url}/feedback",
             json={"prediction_id": prediction["prediction_id"], "actual": truth},
+            timeout=10,
+        ).raise_for_status()
+
+    return send
+
+
+def predictions_off_by(url: str, rows: Rows, error: float) -> Callable[[requests.Session], None]:
+    """Predictions whose ground truth comes back `error` above each prediction: the model's
+    mean absolute error is `error`, whatever the model."""
+
+    def send(session: requests.Session) -> None:
+        row, _truth = rows.take()
+        response = session.post(f"{url}/predict", json={"features": row}, timeout=10)
+        response.raise_for_status()
+        [prediction] = response.json()["predictions"]
+        session.post(
+            f"{url}/feedback",
+            json={
+                "prediction_id": prediction["prediction_id"],
+                "actual": prediction["prediction"] + error,
+            },
             timeout=10,
         ).raise_for_status()
 

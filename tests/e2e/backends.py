@@ -459,7 +459,7 @@ class KindBackend(Backend):
         finally:
             self.cluster.destroy()
 
-    def _forward(self, service: str, port: int) -> str:
+    def _forward(self, service: str, port: int, namespace: str | None = None) -> str:
         """http://127.0.0.1:<free port> forwarded to the Service's port."""
         local = free_port()
         self.supervisor.start(
@@ -469,7 +469,7 @@ class KindBackend(Backend):
                 "--kubeconfig",
                 self.kube_config,
                 "-n",
-                self.namespace,
+                namespace or self.namespace,
                 "port-forward",
                 f"svc/{service}",
                 f"{local}:{port}",
@@ -652,10 +652,12 @@ class KindBackend(Backend):
             for status in pod.status.container_statuses or []
         )
 
-    def _log(self, pod: str, container: str | None = None, tail: int = 20) -> str:
+    def _log(
+        self, pod: str, container: str | None = None, tail: int = 20, namespace: str | None = None
+    ) -> str:
         return str(
             self.core.read_namespaced_pod_log(
-                pod, self.namespace, container=container, tail_lines=tail
+                pod, namespace or self.namespace, container=container, tail_lines=tail
             )
         )
 

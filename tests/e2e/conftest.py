@@ -6,25 +6,52 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from tenancy import Tenancy, start_tenancy
 
-from backends import Backend, start_backend
+from backends import Backend, KindBackend, start_backend
+
+BACKENDS = ["local", pytest.param("kind", marks=pytest.mark.kind)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend",
-            ["local", pytest.param("kind", marks=pytest.mark.kind)],
-            indirect=True,
-            scope="session",
-        )
+        metafunc.parametrize("backend", BACKENDS, indirect=True, scope="session")
+    if "tenancy" in metafunc.fixturenames:
+        metafunc.parametrize("tenancy", BACKENDS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="session")
+def kind_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    """The kind cluster with the platform's release, shared by the backend and the tenancy."""
+    started = start_backend("kind", request.config, tmp_path_factory.mktemp("kind"))
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Backend]:
+    if request.param == "kind":
+        yield request.getfixturevalue("kind_backend")
+        return
     started = start_backend(request.param, request.config, tmp_path_factory.mktemp(request.param))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def tenancy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tenancy]:
+    """The platform's release and users attached to its stack (tenancy.py)."""
+    kind = request.getfixturevalue("kind_backend") if request.param == "kind" else None
+    assert kind is None or isinstance(kind, KindBackend)
+    started = start_tenancy(
+        request.param, kind, tmp_path_factory.mktemp(f"tenants-{request.param}")
+    )
     yield started
     started.stop()
 
