@@ -30,7 +30,9 @@ class Ran:
     stderr: str
 
 
-def run_ops(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Ran:
+def run_ops(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, cwd: Path | None = None
+) -> Ran:
     """modelmon-ops as a user runs it; GITHUB_* from the test's environment never leak in."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MODELMON_OPS_"))}
     done = subprocess.run(
@@ -40,6 +42,7 @@ def run_ops(*args: str, env: dict[str, str] | None = None, timeout: float = 180)
         timeout=timeout,
         env={**clean, **(env or {})},
         check=False,
+        cwd=cwd,
     )
     return Ran(done.returncode, done.stdout, done.stderr)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from modelmon.ops.commands import analysis, retraining, traffic
+from modelmon.ops.commands import analysis, retraining, traffic, users
 from modelmon.ops.commands.base import Command
 
-COMMANDS: tuple[Command, ...] = (*traffic.COMMANDS, *analysis.COMMANDS, *retraining.COMMANDS)
+COMMANDS: tuple[Command, ...] = (
+    *traffic.COMMANDS,
+    *analysis.COMMANDS,
+    *retraining.COMMANDS,
+    *users.COMMANDS,
+)
