@@ -11,10 +11,10 @@ COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe 
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools readmes demo test test-kind bench soak lint lock clean
+.PHONY: help setup tools readmes demo test test-kind bench bench-tenants soak lint lock clean
 
 help:  ## List the targets.
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: $(STAMP) $(CHECKOV_STAMP) tools  ## Install the virtual environment, helm, Prometheus, Alertmanager and the README generator.
 
@@ -68,6 +68,9 @@ bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/r
 	@$(PIP) -r bench/requirements.txt || $(PIP_FAILED)
 	@$(BIN)/python bench/bench_exporter.py
 	@$(BIN)/python bench/bench_router.py
+
+bench-tenants: setup  ## What each user costs the shared stack, 1 to 20 users (8 minutes); bench/results-tenants.md.
+	@$(BIN)/python bench/bench_tenants.py
 
 soak: setup  ## Soak benchmark: 10 minutes of steady load on the local stack; bench/results-soak.md.
 	@$(BIN)/python bench/bench_soak.py

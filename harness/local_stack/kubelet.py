@@ -225,6 +225,10 @@ class Kubelet:
         """Every pod at once, as a node drain would: each gets its own grace period."""
         with self._lock:
             names = list(self._workers)
+        self.terminate_together(names)
+
+    def terminate_together(self, names: list[str]) -> None:
+        """These pods at once (a drain, an uninstall), each with its own grace period."""
         threads = [threading.Thread(target=self.terminate, args=(n,)) for n in names]
         for thread in threads:
             thread.start()

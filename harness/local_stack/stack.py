@@ -406,9 +406,11 @@ class LocalStack:
     def _remove(self, name: str) -> None:
         with self._endpoints_lock:
             release = self.releases.pop(name)
+        # helm deletes the release's objects at once: its pods stop side by side
+        self.kubelet.terminate_together(
+            [pod.name for workload in release.workloads for pod in self.pods_of(workload)]
+        )
         for workload in release.workloads:
-            for pod in self.pods_of(workload):
-                self.kubelet.terminate(pod.name)
             for table in (self._config_map_volumes, self._secret_volumes, self._empty_dirs):
                 table.pop(workload, None)
         for config_map in manifests.config_maps(release.objects):
