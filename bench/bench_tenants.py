@@ -25,7 +25,7 @@ import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from local_stack.stack import DEFAULT_VALUES, LocalStack, ReleaseSpec, StackOptions
+from local_stack.stack import LocalStack, ReleaseSpec, StackOptions, attached
 from modelmon.contract import (
     EXPORTER_METRICS,
     IDENTITY_LABELS,
@@ -34,6 +34,7 @@ from modelmon.contract import (
     Variant,
 )
 from modelmon.ops.rows import Rows
+from modelmon.ops.users import lab_namespace
 
 RESULTS = Path(__file__).with_name("results-tenants.md")
 PLATFORM = "monitoring"
@@ -112,17 +113,9 @@ def series_per_user() -> int:
 
 
 def attach(user: str) -> ReleaseSpec:
-    return ReleaseSpec(
-        name=user,
-        namespace=f"kubeflow-{user}",
-        values_files=(DEFAULT_VALUES,),
-        set_values={
-            "model-exporter.userId": user,
-            "model-exporter.monitoring.stackRelease": PLATFORM,
-            "model-exporter.monitoring.stackNamespace": PLATFORM,
-            # every series there is to have, soon: drift scores after 20 rows
-            "model-exporter.drift.minSamples": "20",
-        },
+    # every series there is to have, soon: drift scores after 20 rows
+    return attached(
+        user, ReleaseSpec(PLATFORM, PLATFORM), set_values={"model-exporter.drift.minSamples": "20"}
     )
 
 
@@ -290,7 +283,9 @@ def main() -> int:
                 user = f"tenant{installed:02d}"
                 stack.install(attach(user))
                 load.urls.append(
-                    stack.service_url(f"{user}-model-exporter-router", namespace=f"kubeflow-{user}")
+                    stack.service_url(
+                        f"{user}-model-exporter-router", namespace=lab_namespace(user)
+                    )
                 )
                 print(f"installed {user}", file=sys.stderr, flush=True)
             readings.append(read(stack, size, args.settle))

@@ -16,7 +16,6 @@ __all__ = [
     "Rows",
     "Traffic",
     "bad_inputs",
-    "predictions_off_by",
     "predictions_with_feedback",
 ]
 
@@ -52,36 +51,21 @@ class Traffic:
         self._thread.join(timeout=10)
 
 
-def predictions_with_feedback(url: str, rows: Rows) -> Callable[[requests.Session], None]:
+def predictions_with_feedback(
+    url: str, rows: Rows, off_by: float | None = None
+) -> Callable[[requests.Session], None]:
+    """Predictions, each followed by its ground truth: the row's own, or the prediction plus
+    `off_by` (the model's mean absolute error is then `off_by`, whatever the model)."""
+
     def send(session: requests.Session) -> None:
         row, truth = rows.take()
         response = session.post(f"{url}/predict", json={"features": row}, timeout=10)
         response.raise_for_status()
         [prediction] = response.json()["predictions"]
+        actual = truth if off_by is None else prediction["prediction"] + off_by
         session.post(
             f"{url}/feedback",
-            json={"prediction_id": prediction["prediction_id"], "actual": truth},
-            timeout=10,
-        ).raise_for_status()
-
-    return send
-
-
-def predictions_off_by(url: str, rows: Rows, error: float) -> Callable[[requests.Session], None]:
-    """Predictions whose ground truth comes back `error` above each prediction: the model's
-    mean absolute error is `error`, whatever the model."""
-
-    def send(session: requests.Session) -> None:
-        row, _truth = rows.take()
-        response = session.post(f"{url}/predict", json={"features": row}, timeout=10)
-        response.raise_for_status()
-        [prediction] = response.json()["predictions"]
-        session.post(
-            f"{url}/feedback",
-            json={
-                "prediction_id": prediction["prediction_id"],
-                "actual": prediction["prediction"] + error,
-            },
+            json={"prediction_id": prediction["prediction_id"], "actual": actual},
             timeout=10,
         ).raise_for_status()
 

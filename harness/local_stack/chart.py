@@ -115,11 +115,12 @@ def render(
     return [d for d in documents if isinstance(d, dict) and d.get("kind")]
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Values merged as helm merges them: maps key by key, anything else replaced."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -132,11 +133,11 @@ def merged_values(
     dotted key, its value typed as YAML would type it)."""
     values: dict[str, Any] = yaml.safe_load((UMBRELLA / "values.yaml").read_text()) or {}
     for path in values_files:
-        values = _merge(values, yaml.safe_load(Path(path).read_text()) or {})
+        values = merge(values, yaml.safe_load(Path(path).read_text()) or {})
     for dotted, text in (set_values or {}).items():
         *parents, leaf = dotted.split(".")
         tree: dict[str, Any] = {leaf: yaml.safe_load(text) if text else text}
         for parent in reversed(parents):
             tree = {parent: tree}
-        values = _merge(values, tree)
+        values = merge(values, tree)
     return values

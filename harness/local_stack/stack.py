@@ -47,6 +47,7 @@ from local_stack.scrape import scrape_configs, write_targets
 from local_stack.selection import Selection, selected, selections
 from local_stack.toolchain import REPO_ROOT
 from modelmon.ops.prometheus import PrometheusAPI
+from modelmon.ops.users import lab_namespace
 
 DEFAULT_VALUES = REPO_ROOT / "values" / "local.yaml"
 # Every server of the chart binds the loopback interface only, whatever its chart default.
@@ -97,6 +98,29 @@ class ReleaseSpec:
     values_files: Sequence[Path] = (DEFAULT_VALUES,)
     set_values: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def attached(
+    user: str,
+    platform: ReleaseSpec,
+    values_files: Sequence[Path] = (DEFAULT_VALUES,),
+    set_values: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Mapping[str, str]] | None = None,
+) -> ReleaseSpec:
+    """A user's release in the lab's namespace of the user (kubeflow-<user>), attached to the
+    platform release's stack (the attach profile), as `helm install <user>`."""
+    return ReleaseSpec(
+        name=user,
+        namespace=lab_namespace(user),
+        values_files=values_files,
+        set_values={
+            "model-exporter.userId": user,
+            "model-exporter.monitoring.stackRelease": platform.name,
+            "model-exporter.monitoring.stackNamespace": platform.namespace,
+            **(set_values or {}),
+        },
+        secrets=secrets or {},
+    )
 
 
 @dataclass

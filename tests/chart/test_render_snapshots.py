@@ -9,7 +9,6 @@ depend on the kube-prometheus-stack chart being present.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from local_stack import chart
 from local_stack.toolchain import REPO_ROOT
 
 NAMESPACE = "kubeflow-user07"
-SUBCHART_CI = chart.UMBRELLA.parent / "model-exporter" / "ci"
+SUBCHART_CI = chart.EXPORTER_CHART / "ci"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 EVERY_OPTION: dict[str, Any] = {
@@ -112,6 +111,12 @@ SUBCHART_PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
+# chart-testing's profiles of the subchart, as the values they hold
+SUBCHART_PROFILES |= {
+    f"ci/{path.name}": yaml.safe_load(path.read_text())
+    for path in sorted(SUBCHART_CI.glob("*-values.yaml"))
+}
+
 UMBRELLA_PROFILES = {
     "defaults": [],
     "user07": [REPO_ROOT / "values" / "users" / "user07.yaml"],
@@ -129,23 +134,10 @@ def test_subchart_renders_as_its_snapshot(profile, tmp_path, snapshot) -> None:
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(SUBCHART_PROFILES[profile]))
     objects = chart.render(
-        chart.UMBRELLA.parent / "model-exporter",
+        chart.EXPORTER_CHART,
         release="r1",
         namespace=NAMESPACE,
         values_files=[values],
-    )
-    assert as_snapshot(objects) == snapshot
-
-
-@pytest.mark.parametrize(
-    "values_file", sorted(SUBCHART_CI.glob("*-values.yaml")), ids=lambda p: p.name
-)
-def test_subchart_ci_profiles_render_as_their_snapshots(values_file: Path, snapshot) -> None:
-    objects = chart.render(
-        chart.UMBRELLA.parent / "model-exporter",
-        release="r1",
-        namespace=NAMESPACE,
-        values_files=[values_file],
     )
     assert as_snapshot(objects) == snapshot
 

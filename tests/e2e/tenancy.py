@@ -28,9 +28,10 @@ from kubernetes.client.exceptions import ApiException
 from pytest_helm_charts.k8s.namespace import ensure_namespace_exists
 
 from backends import HERE, KindBackend, alerts_in_webhook_log
-from local_stack import manifests
-from local_stack.stack import DEFAULT_VALUES, LocalStack, ReleaseSpec, StackOptions
+from local_stack import chart, manifests
+from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions, attached
 from modelmon.ops.prometheus import PrometheusAPI
+from modelmon.ops.users import lab_namespace
 
 PLATFORM = "monitoring"
 TENANT_VALUES = HERE / "values-tenants.yaml"
@@ -38,24 +39,9 @@ TOKEN_SECRET = "tenant-webhook-token"  # noqa: S105  # nosec B105 - a Secret's n
 Alert = dict[str, Any]
 
 
-def namespace_of(user: str) -> str:
-    return f"kubeflow-{user}"
-
-
-def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Values merged as helm merges them: maps key by key, anything else replaced."""
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
 def release_values(user: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The user's own values on top of values-tenants.yaml: their id, and any override."""
-    return merged({"model-exporter": {"userId": user}}, overrides)
+    return chart.merge({"model-exporter": {"userId": user}}, overrides)
 
 
 class Tenancy(ABC):
@@ -133,9 +119,9 @@ class LocalTenancy(Tenancy):
     def install(self, user: str, overrides: Mapping[str, Any]) -> None:
         self.tokens[user] = secrets.token_hex(32)
         self.stack.install(
-            ReleaseSpec(
-                name=user,
-                namespace=namespace_of(user),
+            attached(
+                user,
+                self.stack.platform,
                 values_files=(DEFAULT_VALUES, TENANT_VALUES, self.values_file(user, overrides)),
                 secrets={TOKEN_SECRET: {"token": self.tokens[user]}},
             )
@@ -145,7 +131,9 @@ class LocalTenancy(Tenancy):
         self.stack.uninstall(user)
 
     def url(self, user: str, part: str) -> str:
-        return self.stack.service_url(f"{user}-model-exporter-{part}", namespace=namespace_of(user))
+        return self.stack.service_url(
+            f"{user}-model-exporter-{part}", namespace=lab_namespace(user)
+        )
 
     def webhook_log(self, user: str) -> str:
         texts = []
@@ -183,7 +171,7 @@ class KindTenancy(Tenancy):
         self.prometheus = self.backend.prometheus
 
     def install(self, user: str, overrides: Mapping[str, Any]) -> None:
-        namespace = namespace_of(user)
+        namespace = lab_namespace(user)
         ensure_namespace_exists(self.backend.kube, namespace)
         self.tokens[user] = secrets.token_hex(32)
         secret = k8s_client.V1Secret(
@@ -214,7 +202,7 @@ class KindTenancy(Tenancy):
         self.installed.append(user)
 
     def uninstall(self, user: str) -> None:
-        self.backend.helm("uninstall", user, "-n", namespace_of(user), "--wait")
+        self.backend.helm("uninstall", user, "-n", lab_namespace(user), "--wait")
         self.installed.remove(user)
         for key in [k for k in self._urls if k[0] == user]:
             del self._urls[key]
@@ -223,11 +211,11 @@ class KindTenancy(Tenancy):
         key = (user, part)
         if key not in self._urls:
             service = f"{user}-model-exporter-{part}"
-            self._urls[key] = self.backend._forward(service, 8080, namespace_of(user))
+            self._urls[key] = self.backend._forward(service, 8080, lab_namespace(user))
         return self._urls[key]
 
     def webhook_log(self, user: str) -> str:
-        namespace = namespace_of(user)
+        namespace = lab_namespace(user)
         pods = self.backend.core.list_namespaced_pod(
             namespace, label_selector="app.kubernetes.io/component=retrain-webhook"
         )
@@ -239,7 +227,7 @@ class KindTenancy(Tenancy):
 
     def dashboards(self, user: str) -> dict[str, dict[str, Any]]:
         listed = self.backend.core.list_namespaced_config_map(
-            namespace_of(user), label_selector="grafana_dashboard=1"
+            lab_namespace(user), label_selector="grafana_dashboard=1"
         )
         return {
             name: json.loads(text)
@@ -267,4 +255,4 @@ def start_tenancy(name: str, backend: KindBackend | None, workdir: Path) -> Tena
     return tenancy
 
 
-__all__ = ["PLATFORM", "Tenancy", "namespace_of", "start_tenancy"]
+__all__ = ["PLATFORM", "Tenancy", "start_tenancy"]

@@ -15,12 +15,13 @@ from contextlib import ExitStack
 
 import pytest
 import requests
-from tenancy import Tenancy, namespace_of
+from tenancy import Tenancy
 
 from modelmon.contract import RETRAIN_ACTION
 from modelmon.ops.rows import Rows
+from modelmon.ops.users import lab_namespace
 from support import eventually
-from traffic import Traffic, predictions_off_by
+from traffic import Traffic, predictions_with_feedback
 
 ALERT = "ModelPerformanceDegraded"
 STRICT = {"rules": {"alerts": {ALERT: {"threshold": 0.10}}}}
@@ -37,7 +38,9 @@ def users(tenancy: Tenancy) -> Iterator[Tenancy]:
         tenancy.install(user, overrides)
     with ExitStack() as traffic:
         for seed, (user, (error, _overrides)) in enumerate(USERS.items()):
-            send = predictions_off_by(tenancy.url(user, "router"), Rows(seed=700 + seed), error)
+            send = predictions_with_feedback(
+                tenancy.url(user, "router"), Rows(seed=700 + seed), off_by=error
+            )
             traffic.enter_context(Traffic(send, rate=8))
         for user in sorted(FIRING):
             eventually(
@@ -66,7 +69,7 @@ def test_a_users_alerts_reach_that_users_receiver_only(users: Tenancy) -> None:
             a["labels"]
             for a in delivered
             if (a["labels"].get("namespace"), a["labels"].get("user_id"))
-            != (namespace_of(user), user)
+            != (lab_namespace(user), user)
         ]
         assert strangers == [], f"{user}'s receiver got other users' alerts"
     assert {a["labels"]["user_id"] for a in users.delivered("user11", ALERT)} == {"user11"}
@@ -111,7 +114,9 @@ def test_each_users_dashboard_shows_that_users_series_only(users: Tenancy) -> No
                 answered += bool(samples)
                 for sample in samples:
                     assert sample.labels.get("user_id", user) == user, (panel["title"], sample)
-                    assert sample.labels.get("namespace", namespace_of(user)) == namespace_of(user)
+                    assert sample.labels.get("namespace", lab_namespace(user)) == lab_namespace(
+                        user
+                    )
         assert answered >= 8, f"{user}: only {answered} panel queries returned data"
 
 
@@ -129,7 +134,7 @@ def test_recording_rules_never_mix_users(users: Tenancy) -> None:
             assert {"namespace", "user_id"} <= set(sample.labels), (name, sample.labels)
             pairs.add((sample.labels["namespace"], sample.labels["user_id"]))
     tenants = {pair for pair in pairs if pair[1] in USERS}
-    assert tenants == {(namespace_of(u), u) for u in USERS}
+    assert tenants == {(lab_namespace(u), u) for u in USERS}
     namespaces = [namespace for namespace, _ in pairs]
     assert len(namespaces) == len(set(namespaces)), f"a namespace with two users: {pairs}"
 
@@ -155,7 +160,7 @@ def test_each_users_retrain_webhook_acts_for_that_user_with_its_own_cooldown(
                         "alertname": "ModelR2Low",
                         "action": RETRAIN_ACTION,
                         "measure": "r2",
-                        "namespace": namespace_of(user),
+                        "namespace": lab_namespace(user),
                         "user_id": user,
                         "variant": "stable",
                     },
@@ -179,7 +184,7 @@ def test_uninstalling_a_user_leaves_the_others_working(users: Tenancy) -> None:
     users.install("user14", {})
     eventually(
         lambda: {s.labels["namespace"] for s in users.prometheus.query("up == 1")},
-        lambda found: namespace_of("user14") in found,
+        lambda found: lab_namespace("user14") in found,
         60 * users.patience,
         "user14 scraped",
     )
@@ -188,7 +193,7 @@ def test_uninstalling_a_user_leaves_the_others_working(users: Tenancy) -> None:
     # query lookback (seen here for targets whose pods had stopped before the reload).
     eventually(
         lambda: {t["labels"].get("namespace") for t in users.prometheus.targets()},
-        lambda found: namespace_of("user14") not in found,
+        lambda found: lab_namespace("user14") not in found,
         60 * users.patience,
         "user14's targets gone",
     )
@@ -196,6 +201,6 @@ def test_uninstalling_a_user_leaves_the_others_working(users: Tenancy) -> None:
         g for g in users.prometheus.rule_groups() if "user14" in str(g.get("file", g["name"]))
     ]
     up = {s.labels["namespace"] for s in users.prometheus.query("up == 1")}
-    assert {namespace_of(u) for u in USERS} <= up
+    assert {lab_namespace(u) for u in USERS} <= up
     assert firing_users(users, ALERT) == FIRING
     test_each_users_dashboard_shows_that_users_series_only(users)

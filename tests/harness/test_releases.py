@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from local_stack.manifests import ManifestError
-from local_stack.stack import DEFAULT_VALUES, LocalStack, ReleaseSpec, StackError, StackOptions
+from local_stack.stack import LocalStack, ReleaseSpec, StackError, StackOptions, attached
 from support import eventually
 
 PLATFORM = "monitoring"
@@ -24,15 +24,11 @@ PARTS = ("stable", "canary", "router")
 
 
 def attach(user: str, **extra: str) -> ReleaseSpec:
-    """A user's release, attached to the platform's stack (the attach profile)."""
-    return ReleaseSpec(
-        name=user,
-        namespace=f"kubeflow-{user}",
-        values_files=(DEFAULT_VALUES,),
+    """A user's release, attached to the platform's stack, with an AlertmanagerConfig."""
+    return attached(
+        user,
+        ReleaseSpec(PLATFORM, PLATFORM),
         set_values={
-            "model-exporter.userId": user,
-            "model-exporter.monitoring.stackRelease": PLATFORM,
-            "model-exporter.monitoring.stackNamespace": PLATFORM,
             "alerting.alertmanagerConfig.enabled": "true",
             "alerting.webhook.enabled": "true",
             "alerting.webhook.url": f"http://127.0.0.1:9/{user}",
@@ -105,7 +101,6 @@ def test_a_release_name_or_an_object_another_release_owns_is_refused(stack: Loca
     taken = ReleaseSpec(
         name="other",
         namespace="kubeflow-user07",
-        values_files=(DEFAULT_VALUES,),
         set_values={"model-exporter.fullnameOverride": "user07-model-exporter"},
     )
     with pytest.raises(StackError, match="belongs to another release"):

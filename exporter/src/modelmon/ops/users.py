@@ -33,9 +33,14 @@ class NewUser:
     github_repo: str = "model-monitoring/model-monitoring"
 
 
-def namespace_for(user_id: str) -> str:
+def lab_namespace(user_id: str) -> str:
     """The lab's namespace of a user: kubeflow-<user id>."""
-    namespace = f"kubeflow-{user_id}"
+    return f"kubeflow-{user_id}"
+
+
+def namespace_for(user_id: str) -> str:
+    """lab_namespace, refused when it is no namespace name."""
+    namespace = lab_namespace(user_id)
     if len(namespace) > 63 or not NAMESPACE_PATTERN.fullmatch(namespace):
         raise OpsError(
             f"{namespace!r} is not a namespace name (lower-case letters, digits and '-', at most "
