@@ -12,6 +12,7 @@ import tokenize
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -191,8 +192,7 @@ def declared(metrics: tuple[contract.Metric, ...]) -> dict[str, tuple[str, set[s
 def test_the_exporter_exposes_exactly_the_contracts_metrics(model_dir: Path) -> None:
     settings = parse_settings(["--model-path", str(model_dir / "model-v1.joblib")], {})
     service, registry = build_service(settings, artifact.load(settings.model_path))
-    rows = [dict.fromkeys(service.model.feature_names, 0.5)] * 250
-    for prediction in service.predict(service.feature_matrix(rows, "instances")):
+    for prediction in service.predict(np.full((250, len(service.model.feature_names)), 0.5)):
         service.feedback(prediction.prediction_id, 0.1)
     exposed = {
         name: spec

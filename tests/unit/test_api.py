@@ -130,9 +130,9 @@ def test_the_openapi_document_names_the_models_features_so_a_client_can_build_a_
         "application/json"
     ]["schema"]["$ref"]
     request = schemas[request_ref.rsplit("/", 1)[1]]
-    [row_ref] = [
-        option["$ref"] for option in request["properties"]["features"]["anyOf"] if "$ref" in option
-    ]
+    row_ref = request["properties"]["features"]["$ref"]
+    assert request["properties"]["instances"]["items"]["$ref"] == row_ref
+    assert request["properties"]["instances"]["maxItems"] == 5, "--max-batch-rows"
     row = schemas[row_ref.rsplit("/", 1)[1]]
     assert row["required"] == list(ROW), "the model's features, in its order"
     assert row["additionalProperties"] is False

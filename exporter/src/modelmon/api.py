@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from threadpoolctl import threadpool_limits
 
 from modelmon import __version__
+from modelmon.batching import BatchLimits, MicroBatcher
 from modelmon.contract import (
     PREDICTION_ID_MAX_LENGTH,
     UNKNOWN_PREDICTION,
@@ -26,47 +29,11 @@ from modelmon.contract import (
 )
 from modelmon.exposition import MetricsEndpoint
 from modelmon.metrics import ServingMetrics
-from modelmon.service import InjectedFailure, InvalidInput, ModelService
+from modelmon.predict_endpoint import PATH as PREDICT_PATH
+from modelmon.predict_endpoint import PredictEndpoint, read_body, request_type
+from modelmon.service import ModelService
 
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-
-
-class PredictRequest(BaseModel):
-    """One row in `features`, or a batch in `instances`; each row maps feature name to value.
-    `for_model` makes the model's own version, whose rows name its features."""
-
-    model_config = ConfigDict(extra="forbid")
-    features: dict[str, FiniteNumber] | None = None
-    instances: list[dict[str, FiniteNumber]] | None = None
-
-    @model_validator(mode="after")
-    def one_of_features_or_instances(self) -> PredictRequest:
-        if (self.features is None) == (self.instances is None):
-            raise ValueError("give exactly one of 'features' (one row) or 'instances' (a batch)")
-        return self
-
-    def rows(self) -> tuple[list[dict[str, float]], str]:
-        """The rows, and the field they came in (for error locations)."""
-        if self.features is not None:
-            return [_as_dict(self.features)], "features"
-        return [_as_dict(row) for row in self.instances or []], "instances"
-
-    @classmethod
-    def for_model(cls, feature_names: Sequence[str]) -> type[PredictRequest]:
-        """The request of one model: rows with exactly its features, each a finite number, so
-        the OpenAPI document tells a client what to send."""
-        fields: dict[str, Any] = {name: (FiniteNumber, ...) for name in feature_names}
-        row = create_model("Features", __config__=ConfigDict(extra="forbid"), **fields)
-        return create_model(
-            "PredictRequest",
-            __base__=cls,
-            features=(row | None, None),
-            instances=(list[row] | None, None),  # type: ignore[valid-type]
-        )
-
-
-def _as_dict(row: Any) -> dict[str, float]:
-    return dict(row) if isinstance(row, dict) else dict(row.model_dump())
 
 
 class PredictionOut(BaseModel):
@@ -146,13 +113,8 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) <= self.limit:
             await self.app(scope, receive, send)
             return
-        body = bytearray()
-        more = True
-        while more and len(body) <= self.limit:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        if len(body) > self.limit:
+        body = await read_body(scope, receive, self.limit)
+        if body is None:
             self.on_refused(scope["path"])
             response = error_response(
                 413, ["body"], f"request body larger than {self.limit} bytes", "body_too_large"
@@ -166,51 +128,14 @@ class BodySizeLimit:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
 
 
 def model_routes(service: ModelService, count_bad_input: BadInputCounter) -> APIRouter:
-    settings = service.settings
     metrics = service.metrics
     routes = APIRouter()
-
-    async def predict(body: PredictRequest) -> Any:
-        started = time.perf_counter()
-        rows, field = body.rows()
-        try:
-            matrix = service.feature_matrix(rows, field)
-        except InvalidInput as exc:
-            count_bad_input("/predict")
-            return error_response(422, ["body", *exc.location], exc.message, exc.kind)
-        if settings.inject_latency_seconds:
-            await asyncio.sleep(settings.inject_latency_seconds)
-        try:
-            predictions = service.predict(matrix)
-        except InjectedFailure as exc:
-            if metrics is not None:
-                metrics.errors[PredictionError.INTERNAL].inc()
-            return error_response(500, [], str(exc), PredictionError.INTERNAL)
-        if metrics is not None:
-            metrics.latency.observe(time.perf_counter() - started)
-        return {
-            "model_version": service.model.version,
-            "variant": settings.variant,
-            "predictions": [
-                {"prediction_id": p.prediction_id, "prediction": p.value} for p in predictions
-            ],
-        }
-
-    # FastAPI reads the body's model from the annotation: the model's own request class.
-    predict.__annotations__["body"] = PredictRequest.for_model(service.model.feature_names)
-    routes.add_api_route(
-        "/predict",
-        predict,
-        methods=["POST"],
-        response_model=PredictResponse,
-        responses=ERROR_RESPONSES,
-    )
 
     @routes.post(
         "/feedback",
@@ -254,16 +179,99 @@ def health_routes(app: FastAPI, service: ModelService) -> APIRouter:
     return routes
 
 
+def new_batcher(service: ModelService) -> MicroBatcher | None:
+    """The micro-batcher of the service's model, or None when batching is off."""
+    settings = service.settings
+    if not settings.batching:
+        return None
+    limits = BatchLimits(
+        max_rows=settings.batching_max_rows,
+        max_wait_seconds=settings.batching_max_wait_seconds,
+        queue_rows=settings.batching_queue_rows,
+    )
+    # OpenMP and BLAS read their thread limits per thread: the model's thread gets them itself.
+    limit_threads = partial(threadpool_limits, limits=settings.model_threads)
+    return MicroBatcher(service.model_call, limits, service.metrics, limit_threads)
+
+
+def predict_openapi(app: FastAPI, service: ModelService) -> Callable[[], dict[str, Any]]:
+    """FastAPI's document, plus POST /predict (served in front of FastAPI) from its request type."""
+    settings = service.settings
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        refs = "#/components/schemas/{model}"
+        for name, kind in (
+            ("PredictRequest", request_type(service.model.feature_names, settings.max_batch_rows)),
+            ("PredictResponse", PredictResponse),
+            ("ErrorResponse", ErrorResponse),
+        ):
+            found = TypeAdapter(kind).json_schema(ref_template=refs)
+            components.update(found.pop("$defs", {}))
+            components[name] = found
+
+        def answer(description: str, model: str) -> dict[str, Any]:
+            content = {"application/json": {"schema": {"$ref": refs.format(model=model)}}}
+            return {"description": description, "content": content}
+
+        request_ref = refs.format(model="PredictRequest")
+        schema["paths"][PREDICT_PATH] = {
+            "post": {
+                "summary": "Predict",
+                "operationId": "predict",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": request_ref}}},
+                },
+                "responses": {
+                    "200": answer("One prediction per row, each with its id", "PredictResponse"),
+                    "413": answer("Request body over the size limit", "ErrorResponse"),
+                    "422": answer("Invalid input; `loc` names the field", "ErrorResponse"),
+                    "503": answer(
+                        "Too many rows wait for the model; retry after Retry-After seconds",
+                        "ErrorResponse",
+                    ),
+                },
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    return document
+
+
 def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
+    batcher = new_batcher(service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if batcher is not None:
+            batcher.start()
+        try:
+            yield
+        finally:
+            if batcher is not None:
+                await batcher.close()  # answers every queued request before the process exits
+
     app = FastAPI(
         title="modelmon exporter",
         version=__version__,
         description="Serves a scikit-learn model and exports its quality and serving metrics.",
+        lifespan=lifespan,
     )
     app.state.draining = False
     count_bad_input = BadInputCounter(service.metrics)
     app.add_middleware(
         BodySizeLimit, limit=service.settings.max_body_bytes, on_refused=count_bad_input
+    )
+    # Added last, so it runs first: /predict never enters the framework's routing.
+    app.add_middleware(
+        PredictEndpoint, service=service, batcher=batcher, count_bad_input=count_bad_input
     )
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -278,6 +286,7 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(model_routes(service, count_bad_input))
     app.include_router(health_routes(app, service))
+    app.openapi = predict_openapi(app, service)  # type: ignore[method-assign]
     app.router.routes.append(
         Route("/metrics", MetricsEndpoint(registry), methods=["GET"], include_in_schema=False)
     )

@@ -22,6 +22,10 @@ from modelmon.flags import (
 )
 
 ENV_PREFIX = "MODELMON_"
+# Batching defaults, chosen from bench/results-exporter.md (the reasons are written there).
+BATCHING_MAX_ROWS = "64"
+BATCHING_MAX_WAIT_SECONDS = "0.002"
+BATCHING_QUEUE_ROWS = "2048"
 
 
 def variant(text: str) -> Variant:
@@ -47,6 +51,10 @@ class Settings:
     max_batch_rows: int
     max_body_bytes: int
     metrics_enabled: bool
+    batching: bool
+    batching_max_rows: int
+    batching_max_wait_seconds: float
+    batching_queue_rows: int
     model_threads: int
     inject_latency_seconds: float
     inject_error_ratio: float
@@ -114,6 +122,31 @@ FLAGS = (
         "CPU threads a prediction may use; one process serves one request at a time, so more "
         "threads mostly contend",
         "1",
+        {"type": positive_int},
+    ),
+    Flag(
+        "--batching",
+        "coalesce concurrent /predict requests into shared model calls (off: one call each, "
+        "on the event loop)",
+        "true",
+        {"type": boolean},
+    ),
+    Flag(
+        "--batching-max-rows",
+        "rows in one model call, at most (a larger request runs alone)",
+        BATCHING_MAX_ROWS,
+        {"type": positive_int},
+    ),
+    Flag(
+        "--batching-max-wait-seconds",
+        "longest a model call is held open for more rows, only while a queue exists",
+        BATCHING_MAX_WAIT_SECONDS,
+        {"type": non_negative_float},
+    ),
+    Flag(
+        "--batching-queue-rows",
+        "rows allowed to wait for the model; beyond it /predict answers 503 with Retry-After",
+        BATCHING_QUEUE_ROWS,
         {"type": positive_int},
     ),
     Flag(

@@ -43,6 +43,7 @@ class PredictionError(StrEnum):
 
     BAD_INPUT = "bad_input"
     INTERNAL = "internal"
+    OVERLOADED = "overloaded"  # refused with 503 at once: the queue to the model was full
 
 
 class FeedbackRejection(StrEnum):
@@ -98,7 +99,7 @@ PREDICTIONS = _model("model_prediction_total", "counter", "Predictions served (o
 PREDICTION_ERRORS = _model(
     "model_prediction_errors_total",
     "counter",
-    "Prediction requests that failed, by reason (bad_input, internal).",
+    "Prediction requests that failed, by reason (bad_input, internal, overloaded).",
     "reason",
 )
 PREDICTION_LATENCY = _model(
@@ -107,6 +108,23 @@ PREDICTION_LATENCY = _model(
     "Time to answer a successful prediction request, in seconds.",
 )
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_ROWS = _model(
+    "model_prediction_batch_rows",
+    "histogram",
+    "Input rows per model call, after concurrent requests were coalesced.",
+)
+BATCH_ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+QUEUE_WAIT = _model(
+    "model_prediction_queue_wait_seconds",
+    "histogram",
+    "Time a prediction request waited for its model call, in seconds.",
+)
+QUEUE_WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+QUEUE_ROWS = _model(
+    "model_prediction_queue_rows",
+    "gauge",
+    "Input rows waiting for a model call (the queue's depth).",
+)
 FEEDBACK = _model("model_feedback_total", "counter", "Ground-truth values matched to a prediction.")
 FEEDBACK_REJECTED = _model(
     "model_feedback_rejected_total",
@@ -231,6 +249,9 @@ EXPORTER_METRICS: tuple[Metric, ...] = (
     PREDICTIONS,
     PREDICTION_ERRORS,
     PREDICTION_LATENCY,
+    BATCH_ROWS,
+    QUEUE_WAIT,
+    QUEUE_ROWS,
     FEEDBACK,
     FEEDBACK_REJECTED,
     FEEDBACK_ABSOLUTE_ERROR,

@@ -97,6 +97,9 @@ class ServingMetrics:
         errors = labelled(contract.PREDICTION_ERRORS, registry)
         self.errors = {reason: errors.labels(*values, reason) for reason in PredictionError}
         self.latency = bound(contract.PREDICTION_LATENCY, buckets=contract.LATENCY_BUCKETS)
+        self.batch_rows = bound(contract.BATCH_ROWS, buckets=contract.BATCH_ROWS_BUCKETS)
+        self.queue_wait = bound(contract.QUEUE_WAIT, buckets=contract.QUEUE_WAIT_BUCKETS)
+        self.queue_rows = bound(contract.QUEUE_ROWS)
         self.feedback = bound(contract.FEEDBACK)
         rejected = labelled(contract.FEEDBACK_REJECTED, registry)
         self.feedback_rejected = {
@@ -109,6 +112,16 @@ class ServingMetrics:
         self.target_negative = bound(contract.FEEDBACK_TARGET_NEGATIVE)
         self.target_squared = bound(contract.FEEDBACK_TARGET_SQUARED)
         self.info = bound(contract.MODEL_INFO)
+
+    # What the micro-batcher reports (modelmon.batching.BatchObserver).
+    def batch_formed(self, rows: int) -> None:
+        self.batch_rows.observe(rows)
+
+    def request_waited(self, seconds: float) -> None:
+        self.queue_wait.observe(seconds)
+
+    def queue_changed(self, rows: int) -> None:
+        self.queue_rows.set(rows)
 
     def record_feedback(self, truth: float, prediction: float, tolerance: float) -> None:
         error = truth - prediction

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,16 +14,6 @@ from modelmon.drift import DriftWindow
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import ServingMetrics
 from modelmon.quality import QualityWindow
-
-
-class InvalidInput(ValueError):
-    """An input row the model cannot take; `location` names the offending field."""
-
-    def __init__(self, location: tuple[str | int, ...], message: str, kind: str) -> None:
-        super().__init__(message)
-        self.location = location
-        self.message = message
-        self.kind = kind
 
 
 class InjectedFailure(RuntimeError):
@@ -59,41 +48,22 @@ class ModelService:
         self.quality = quality
         self.drift = drift
         self.store = store
+        self._variant = Variant(settings.variant)
         self._random = random.Random()  # noqa: S311  # nosec B311 - fault injection, not security
 
-    def feature_matrix(self, rows: Sequence[Mapping[str, float]], field: str) -> np.ndarray:
-        """The rows as the model's input matrix, in its feature order; InvalidInput names the
-        first field that cannot be taken."""
-        if not rows:
-            raise InvalidInput((field,), "the batch is empty", "empty_batch")
-        limit = self.settings.max_batch_rows
-        if len(rows) > limit:
-            raise InvalidInput(
-                (field,),
-                f"batch of {len(rows)} rows is over the limit of {limit}",
-                "batch_too_large",
-            )
-        names = self.model.feature_names
-        expected = set(names)
-        for index, row in enumerate(rows):
-            unknown = sorted(set(row) - expected)
-            if unknown:
-                raise InvalidInput(
-                    (field, index, unknown[0]), f"unknown feature {unknown[0]!r}", "unknown_feature"
-                )
-            missing = [name for name in names if name not in row]
-            if missing:
-                raise InvalidInput(
-                    (field, index, missing[0]), f"missing feature {missing[0]!r}", "missing_feature"
-                )
-        return np.array([[row[name] for name in names] for row in rows], dtype=np.float64)
-
-    def predict(self, matrix: np.ndarray) -> list[Prediction]:
-        settings = self.settings
-        if settings.inject_error_ratio and self._random.random() < settings.inject_error_ratio:
+    def fail_if_injected(self) -> None:
+        """Raises InjectedFailure for the share of requests the fault-injection settings ask."""
+        ratio = self.settings.inject_error_ratio
+        if ratio and self._random.random() < ratio:
             raise InjectedFailure("injected failure (--inject-error-ratio)")
-        values = self.model.predict(matrix) + settings.inject_prediction_bias
-        variant = Variant(settings.variant)
+
+    def model_call(self, matrix: np.ndarray) -> np.ndarray:
+        """The model's predictions for the rows: safe to run on a worker thread."""
+        return self.model.predict(matrix) + self.settings.inject_prediction_bias
+
+    def record(self, matrix: np.ndarray, values: np.ndarray) -> list[Prediction]:
+        """Gives each prediction its id, keeps it for feedback and counts it."""
+        variant = self._variant
         predictions = [Prediction(new_prediction_id(variant), float(v)) for v in values]
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
@@ -101,6 +71,10 @@ class ModelService:
             self.drift.extend(matrix.tolist())
             self.metrics.predictions.inc(len(predictions))
         return predictions
+
+    def predict(self, matrix: np.ndarray) -> list[Prediction]:
+        self.fail_if_injected()
+        return self.record(matrix, self.model_call(matrix))
 
     def feedback(self, prediction_id: str, truth: float) -> FeedbackResult | None:
         pending = self.store.pop(prediction_id)
