@@ -20,6 +20,10 @@ args:
   - --feedback-ttl-seconds={{ $values.feedback.ttlSeconds }}
   - --max-batch-rows={{ $values.limits.maxBatchRows | int64 }}
   - --max-body-bytes={{ $values.limits.maxBodyBytes | int64 }}
+  - --batching={{ $values.batching.enabled }}
+  - --batching-max-rows={{ $values.batching.maxRows | int64 }}
+  - --batching-max-wait-seconds={{ $values.batching.maxWaitSeconds }}
+  - --batching-queue-rows={{ $values.batching.queueRows | int64 }}
   {{- with $spec.faultInjection }}
   {{- if .latencySeconds }}
   - --inject-latency-seconds={{ .latencySeconds }}
