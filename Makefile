@@ -63,7 +63,15 @@ test-kind: setup  ## The kind tier: needs docker and kind (see README).
 	kind get kubeconfig --name $(KIND_CLUSTER) > .cache/kind-kubeconfig
 	$(BIN)/pytest -m kind tests/e2e --kube-config .cache/kind-kubeconfig
 
-bench: setup  ## Benchmarks (minutes; not part of make test); results in bench/results-*.md.
+MLSERVER_VENV := .tools/mlserver
+MLSERVER_STAMP := $(MLSERVER_VENV)/.installed
+$(MLSERVER_STAMP): bench/mlserver.txt
+	@test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV) || { echo "bench: error: cannot create $(MLSERVER_VENV): install the venv module" >&2; exit 2; }
+	@echo "Installing MLServer (the benchmark's peer) into $(MLSERVER_VENV) ..."
+	@$(MLSERVER_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/mlserver.txt || $(PIP_FAILED)
+	@touch $@
+
+bench: setup $(MLSERVER_STAMP)  ## Benchmarks (about 30 minutes; not part of make test); results in bench/results-*.md.
 	@$(PYTHON) harness/local_stack/toolchain.py install-bench
 	@$(PIP) -r bench/requirements.txt || $(PIP_FAILED)
 	@$(BIN)/python bench/bench_exporter.py
@@ -84,6 +92,7 @@ lock: setup  ## Re-pin requirements after editing a requirements .in file.
 	@$(COMPILE) -o requirements/dev.txt requirements/dev.in
 	@$(COMPILE) -o requirements/checkov.txt requirements/checkov.in
 	@$(COMPILE) -o bench/requirements.txt bench/requirements.in
+	@$(COMPILE) -o bench/mlserver.txt bench/mlserver.in
 
 clean:  ## Remove the virtual environment, tools and caches.
 	rm -rf $(VENV) .tools .cache .pytest_cache .mypy_cache .ruff_cache

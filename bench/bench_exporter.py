@@ -1,145 +1,127 @@
-"""Exporter benchmark: throughput and latency of /predict, /metrics scrape time, RSS over time.
+"""Exporter benchmark: the exporter beside its serving peers, on the same estimators, in one run.
 
-Side by side in one run, on this machine, with wrk at fixed concurrency:
-  (a) modelmon-exporter, (b) the same with --metrics-enabled false, (c) the lab's approach
-  (bench/baseline_app.py: FastAPI + prometheus-fastapi-instrumentator), all serving the same
-  model artifact from one uvicorn process each. Rounds are interleaved so that drift in the
-  machine's speed hits every server alike; the median round counts.
-Writes bench/results-exporter.md. Run with `make bench`.
+Single-row predictions from wrk (one thread, closed loop) at 1, 16, 64 and 256 connections, the
+server pinned to one core and wrk to the other, for both shipped models:
+  modelmon (micro-batching on, as shipped), modelmon with batching off, the lab's server,
+  MLServer's scikit-learn runtime with adaptive batching (the exporter's limits) and without;
+at 64 connections also modelmon with metrics off, the HTTP ceiling (a constant and a validated
+constant answer on the same stack) and the exporter serving a model that costs nothing (its own
+fixed cost); and the model floor, the bare estimator's rows/s at batch 1 and at the largest batch
+the exporter formed. Servers take turns round by round, so drift in the machine's speed hits all
+alike; the median round counts. Then the RSS of modelmon over a run at 64 connections, and
+/metrics scrape times. Writes bench/results-exporter.md. Run with `make bench`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 import modelmon
+import peers
 from local_stack.models import ensure_models
 from local_stack.pods import free_port
-from local_stack.processes import ManagedProcess, Supervisor, wait_until
+from local_stack.processes import Supervisor
+from modelmon.contract import BATCH_ROWS
+from peers import Server
+from wrk_load import (
+    BIN_DIR,
+    SERVER_CORE,
+    LoadResult,
+    pinned,
+    require_wrk,
+    run_wrk,
+    start_server,
+    wrk_script,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
-BIN_DIR = Path(sys.executable).parent
-ROW = {f"x{i}": 0.1 * i for i in range(1, 11)}
-MODEL = "model-v2.joblib"
-RANDOM_SEED = 20261123
+MODELS = {"RandomForest": "model-v1.joblib", "HistGradientBoosting": "model-v2.joblib"}
+MODELMON = "modelmon"
+BATCHING_OFF = "modelmon, batching off"
+METRICS_OFF = "modelmon, metrics off"
+LAB = "lab (FastAPI + instrumentator)"
+MLSERVER_ADAPTIVE = "MLServer, adaptive batching"
+MLSERVER_PLAIN = "MLServer, no batching"
+CONSTANT = "constant answer (HTTP ceiling)"
+VALIDATED = "pydantic-validated constant answer"
+TRIVIAL = "modelmon, a model that costs nothing"
+REFERENCE_CONNECTIONS = 64
 
 
 @dataclass(frozen=True)
-class LoadResult:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+class Cell:
+    model: str  # "" for the ceiling rows
+    server: str
+    connections: int
 
 
-def require_wrk() -> None:
-    if shutil.which("wrk") is None:
-        sys.exit("bench: error: wrk is not installed: run `make bench`, which installs it")
-
-
-def wrk_script(directory: Path, pause_ms: int = 0, *, random_pause: bool = False) -> Path:
-    """wrk's Lua script for single-row predictions. `pause_ms` paces each connection: a fixed
-    pause keeps all connections in step (they fire in bursts); a random one, exponential with
-    that mean, makes them independent clients whose requests arrive as a Poisson stream."""
-    kind = "random" if random_pause else "fixed"
-    script = directory / f"predict-{kind}-{pause_ms}.lua"
-    body = json.dumps({"features": ROW})
-    pacing = ""
-    if pause_ms and random_pause:
-        pacing = (
-            f"math.randomseed({RANDOM_SEED})\n"
-            f"function delay() return math.floor(-math.log(1 - math.random()) * {pause_ms}) end\n"
-        )
-    elif pause_ms:
-        pacing = f"function delay() return {pause_ms} end\n"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{body}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n' + pacing
+def line_up(
+    models: Path, workdir: Path, connections: list[int]
+) -> list[tuple[str, Server, list[int]]]:
+    """(model, server, connection counts) for every server of the run."""
+    lineup: list[tuple[str, Server, list[int]]] = []
+    for label, filename in MODELS.items():
+        model = models / filename
+        lineup += [
+            (label, peers.exporter(MODELMON, model), connections),
+            (label, peers.exporter(BATCHING_OFF, model, "--batching", "false"), connections),
+            (
+                label,
+                peers.exporter(METRICS_OFF, model, "--metrics-enabled", "false"),
+                [REFERENCE_CONNECTIONS],
+            ),
+            (label, peers.lab(model), connections),
+            (label, peers.mlserver(MLSERVER_ADAPTIVE, model, workdir, adaptive=True), connections),
+            (label, peers.mlserver(MLSERVER_PLAIN, model, workdir, adaptive=False), connections),
+        ]
+    trivial = peers.trivial_model(
+        models / MODELS["HistGradientBoosting"], workdir / "trivial.joblib"
     )
-    return script
+    lineup += [
+        ("", peers.ceiling(CONSTANT, "/constant"), [REFERENCE_CONNECTIONS]),
+        ("", peers.ceiling(VALIDATED, "/validated"), [REFERENCE_CONNECTIONS]),
+        ("", peers.exporter(TRIVIAL, trivial), [REFERENCE_CONNECTIONS]),
+    ]
+    return lineup
 
 
-def _milliseconds(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def largest_batch(url: str) -> int:
+    """The smallest bucket bound that holds every model call the exporter made."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(text):
+        if family.name == BATCH_ROWS.name:
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets.append((float(sample.labels["le"]), sample.value))
+    total = max(count for _, count in buckets)
+    return int(min(bound for bound, count in buckets if count == total and bound != float("inf")))
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> LoadResult:
+def model_floor(model: Path, sizes: list[int]) -> dict[int, float]:
     output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        pinned(
+            [sys.executable, str(BENCH_DIR / "model_floor.py"), str(model), *map(str, sizes)],
+            SERVER_CORE,
+        ),
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: .*", output)
-    if socket_errors:
-        print(f"    wrk: {socket_errors[0]}", flush=True)
-    return LoadResult(
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
-        p50_ms=_milliseconds(percentiles["50"]),
-        p99_ms=_milliseconds(percentiles["99"]),
-        errors=int(errors[1]) if errors else 0,
-    )
-
-
-def server_commands(models: Path) -> dict[str, Callable[[int], list[str]]]:
-    exporter = [
-        str(BIN_DIR / "modelmon-exporter"),
-        "--host",
-        "127.0.0.1",
-        "--model-path",
-        str(models / MODEL),
-    ]
-    return {
-        "a: modelmon": lambda port: [*exporter, "--port", str(port)],
-        "b: modelmon, metrics off": lambda port: [
-            *exporter,
-            "--port",
-            str(port),
-            "--metrics-enabled",
-            "false",
-        ],
-        "c: lab (FastAPI + instrumentator)": lambda port: [
-            sys.executable,
-            str(BENCH_DIR / "baseline_app.py"),
-            "--port",
-            str(port),
-            "--model-path",
-            str(models / MODEL),
-        ],
-    }
-
-
-def start_server(supervisor: Supervisor, name: str, argv: list[str], port: int) -> ManagedProcess:
-    process = supervisor.start(re.sub(r"\W+", "-", name), argv)
-
-    def ready() -> bool:
-        if not process.alive():
-            raise RuntimeError(f"{name} exited:\n{process.log_tail()}")
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    wait_until(ready, 60, describe=f"{name} ready")
-    return process
+    return {int(rows): value for rows, value in json.loads(output).items()}
 
 
 def scrape_times_ms(url: str, count: int) -> list[float]:
@@ -153,19 +135,24 @@ def scrape_times_ms(url: str, count: int) -> list[float]:
 
 
 def rss_over_time(
-    supervisor: Supervisor, argv: list[str], port: int, script: Path, seconds: int
+    supervisor: Supervisor, server: Server, script: Path, seconds: int
 ) -> list[tuple[float, float]]:
-    process = start_server(supervisor, "rss", argv, port)
+    port = free_port()
+    argv = [*server.argv(port), "--feedback-ttl-seconds", "60"]
+    process = start_server(supervisor, "rss", argv, port, server.ready_path)
     load = subprocess.Popen(
-        [
-            "wrk",
-            "-t1",
-            "-c16",
-            f"-d{seconds}s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}/predict",
-        ],
+        pinned(
+            [
+                "wrk",
+                "-t1",
+                f"-c{REFERENCE_CONNECTIONS}",
+                f"-d{seconds}s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}/predict",
+            ],
+            "1",
+        ),
         stdout=subprocess.DEVNULL,
     )
     samples = []
@@ -189,111 +176,239 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per round")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per measurement")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--rss-seconds", type=int, default=300)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-exporter.md")
     args = parser.parse_args()
 
     require_wrk()
+    if not peers.mlserver_installed():
+        sys.exit(
+            f"bench: error: MLServer is not installed in {peers.MLSERVER_VENV}: run `make bench`"
+        )
     models = ensure_models(BIN_DIR / "modelmon-train", Path(modelmon.__file__).parent)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-exporter-"))
     supervisor = Supervisor(workdir / "logs")
-    script = wrk_script(workdir)
-    commands = server_commands(models)
-    results: dict[str, list[LoadResult]] = {name: [] for name in commands}
+    lineup = line_up(models, workdir, args.connections)
+    results: dict[Cell, list[LoadResult]] = defaultdict(list)
+    batches: dict[str, int] = {}
     scrape: list[float] = []
+    measurements = args.rounds * sum(len(counts) for _, _, counts in lineup)
+    done = 0
     try:
         for round_index in range(args.rounds):
-            names = list(commands)
-            names = names[round_index % len(names) :] + names[: round_index % len(names)]
-            for name in names:
+            shift = round_index % len(lineup)
+            for model, server, counts in lineup[shift:] + lineup[:shift]:
                 port = free_port()
-                process = start_server(supervisor, name, commands[name](port), port)
-                url = f"http://127.0.0.1:{port}/predict"
-                run_wrk(url, script, 2, args.connections)  # warm-up
-                result = run_wrk(url, script, args.seconds, args.connections)
-                results[name].append(result)
-                print(
-                    f"  round {round_index + 1}/{args.rounds} {name:<36} "
-                    f"{result.requests_per_second:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
-                    f"p99 {result.p99_ms:6.2f} ms  non-2xx {result.errors}",
-                    flush=True,
+                process = start_server(
+                    supervisor, server.name, server.argv(port), port, server.ready_path
                 )
-                if name.startswith("a:"):
-                    scrape += scrape_times_ms(f"http://127.0.0.1:{port}/metrics", 200)
+                url = f"http://127.0.0.1:{port}{server.path}"
+                script = wrk_script(
+                    workdir, body=server.body, name=f"body-{abs(hash(server.path))}"
+                )
+                run_wrk(url, script, 1, REFERENCE_CONNECTIONS)  # warm-up
+                for connections in counts:
+                    result = run_wrk(url, script, args.seconds, connections)
+                    results[Cell(model, server.name, connections)].append(result)
+                    done += 1
+                    print(
+                        f"  [{done}/{measurements}] round {round_index + 1} {model or '-':<20} "
+                        f"{server.name:<36} c={connections:<3} "
+                        f"{result.requests_per_second:8.1f} req/s  p99 {result.p99_ms:7.2f} ms  "
+                        f"errors {result.errors}",
+                        flush=True,
+                    )
+                if server.name == MODELMON:
+                    base = f"http://127.0.0.1:{port}"
+                    batches[model] = max(batches.get(model, 1), largest_batch(base))
+                    scrape += scrape_times_ms(f"{base}/metrics", 100)
                 process.stop()
                 supervisor.processes.remove(process)
-        port = free_port()
-        rss = rss_over_time(
-            supervisor,
-            [*commands["a: modelmon"](port), "--feedback-ttl-seconds", "60"],
-            port,
-            script,
-            args.rss_seconds,
-        )
+        floors = {
+            label: model_floor(models / filename, sorted({1, batches.get(label, 1)}))
+            for label, filename in MODELS.items()
+        }
+        reference = peers.exporter(MODELMON, models / MODELS["RandomForest"])
+        rss_script = wrk_script(workdir, name="rss")
+        rss = rss_over_time(supervisor, reference, rss_script, args.rss_seconds)
     finally:
         supervisor.stop_all()
-    args.out.write_text(report(results, scrape, rss, args))
+    report = Report(results, floors, scrape, rss, args)
+    args.out.write_text(report.render())
     print(f"wrote {args.out}")
     return 0
 
 
-def report(
-    results: dict[str, list[LoadResult]],
-    scrape: list[float],
-    rss: list[tuple[float, float]],
-    args: argparse.Namespace,
-) -> str:
-    def median(name: str, field: str) -> float:
-        return statistics.median(getattr(r, field) for r in results[name])
+class Report:
+    def __init__(
+        self,
+        results: dict[Cell, list[LoadResult]],
+        floors: dict[str, dict[int, float]],
+        scrape: list[float],
+        rss: list[tuple[float, float]],
+        args: argparse.Namespace,
+    ) -> None:
+        self.results = results
+        self.floors = floors
+        self.scrape = scrape
+        self.rss = rss
+        self.args = args
 
-    a, b, c = list(results)
-    lines = [
-        "# Exporter benchmark",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d')} by `make bench` (bench/bench_exporter.py) on "
-        f"{psutil.cpu_count()} cores: wrk, 1 thread, {args.connections} connections, "
-        f"{args.seconds} s per round, {args.rounds} interleaved rounds (median shown), "
-        f"single-row `POST /predict` to {MODEL} (HistGradientBoostingRegressor), one uvicorn "
-        "process per server.",
-        "",
-        "| server | req/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name in results:
-        lines.append(
-            f"| {name} | {median(name, 'requests_per_second'):.1f} | {median(name, 'p50_ms'):.2f} "
-            f"| {median(name, 'p99_ms'):.2f} | {sum(r.errors for r in results[name])} |"
+    def median(self, model: str, server: str, connections: int, field: str) -> float:
+        return statistics.median(
+            getattr(r, field) for r in self.results[Cell(model, server, connections)]
         )
-    throughput_vs_lab = median(a, "requests_per_second") / median(c, "requests_per_second")
-    overhead = 1 - median(a, "requests_per_second") / median(b, "requests_per_second")
-    scrape_sorted = sorted(scrape)
-    p50 = statistics.median(scrape_sorted)
-    p99 = scrape_sorted[int(0.99 * (len(scrape_sorted) - 1))]
-    warm = [m for t, m in rss if t >= 90]
-    growth = (warm[-1] - warm[0]) if len(warm) >= 2 else float("nan")
-    lines += [
-        "",
-        "| ratio | value | target |",
-        "|---|---:|---|",
-        f"| throughput a / c (vs the lab's approach) | {throughput_vs_lab:.2f}× | ≥ 1.0× |",
-        f"| metrics overhead 1 − a / b | {overhead * 100:.1f} % | ≤ 5 % |",
-        f"| `/metrics` scrape, p50 / p99 over {len(scrape)} scrapes "
-        f"| {p50:.2f} / {p99:.2f} ms | ≤ 10 ms |",
-        f"| RSS after 90 s warm-up: first → last sample over a {args.rss_seconds} s run | "
-        f"{warm[0] if warm else float('nan'):.1f} → {warm[-1] if warm else float('nan'):.1f} MiB "
-        f"({growth:+.1f} MiB) | flat |",
-        "",
-        "The RSS run keeps wrk's load on (a) with `--feedback-ttl-seconds 60`: predictions that "
-        "never get feedback leave the store after a minute, so the store reaches its steady size "
-        "during warm-up.",
-        "",
-        "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}: {m:.1f}" for t, m in rss[::6]),
-        "",
-    ]
-    return "\n".join(lines)
+
+    def rps(self, model: str, server: str, connections: int = REFERENCE_CONNECTIONS) -> float:
+        return self.median(model, server, connections, "requests_per_second")
+
+    def render(self) -> str:
+        args = self.args
+        lines = [
+            "# Exporter benchmark",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d')} by `make bench` (bench/bench_exporter.py) on "
+            f"{psutil.cpu_count()} cores: each server pinned to core {SERVER_CORE}, wrk (1 thread) "
+            f"to the other; single-row requests, {args.seconds} s per measurement, "
+            f"{args.rounds} rounds with the servers taking turns (median shown). Every server "
+            "serves the same estimator: the exporter and the lab's server load the artifact, "
+            "MLServer the estimator from it (joblib), with the same scikit-learn. MLServer's "
+            "adaptive batching is set to the exporter's limits "
+            "(max_batch_size 64, max_batch_time 2 ms); see bench/peers.py for each peer.",
+            "",
+        ]
+        for model in MODELS:
+            lines += self.model_table(model)
+        lines += self.ratios()
+        lines += self.notes()
+        return "\n".join(lines)
+
+    def model_table(self, model: str) -> list[str]:
+        counts = self.args.connections
+        header = " | ".join(f"{c} conn req/s | p99 ms" for c in counts)
+        lines = [
+            f"## {model} ({MODELS[model]})",
+            "",
+            f"| server | {header} | errors |",
+            "|---|" + "---:|---:|" * len(counts) + "---:|",
+        ]
+        for server in (MODELMON, BATCHING_OFF, LAB, MLSERVER_ADAPTIVE, MLSERVER_PLAIN):
+            cells = " | ".join(
+                f"{self.rps(model, server, c):,.0f} | {self.median(model, server, c, 'p99_ms'):.2f}"
+                for c in counts
+            )
+            errors = sum(r.errors for c in counts for r in self.results[Cell(model, server, c)])
+            lines.append(f"| {server} | {cells} | {errors} |")
+        floor = self.floors[model]
+        largest = max(floor)
+        lines += [
+            "",
+            f"Model floor, the bare estimator on one thread: {floor[1]:,.0f} rows/s at batch 1, "
+            f"{floor[largest]:,.0f} rows/s at batch {largest} (the largest the exporter formed).",
+            "",
+        ]
+        return lines
+
+    def ratios(self) -> list[str]:
+        c = REFERENCE_CONNECTIONS
+        rf = next(iter(MODELS))
+        per_request_us = {name: 1e6 / self.rps("", name) for name in (CONSTANT, VALIDATED, TRIVIAL)}
+        fixed = per_request_us[TRIVIAL] / per_request_us[VALIDATED]
+        lab_ratio = self.rps(rf, MODELMON) / self.rps(rf, LAB)
+        p99_gap = max(
+            self.median(m, MODELMON, 1, "p99_ms") - self.median(m, BATCHING_OFF, 1, "p99_ms")
+            for m in MODELS
+        )
+        metrics_cost = max(1 - self.rps(m, MODELMON) / self.rps(m, METRICS_OFF) for m in MODELS)
+        errors = sum(r.errors for cell, runs in self.results.items() for r in runs)
+        warm = [m for t, m in self.rss if t >= 90]
+        first, last = (warm[0], warm[-1]) if warm else (float("nan"), float("nan"))
+        growth = last - first
+        scrape = sorted(self.scrape)
+        rows = [
+            (
+                f"exporter's own cost per request (a model that costs nothing, {c} conn) / the "
+                "pydantic-validated constant endpoint's",
+                f"{per_request_us[TRIVIAL]:.0f} µs / {per_request_us[VALIDATED]:.0f} µs "
+                f"= {fixed:.2f}×",
+                "≤ 1.2×",
+                fixed <= 1.2,
+            ),
+            (
+                f"HTTP ceiling: the constant endpoint's cost per request ({c} conn)",
+                f"{per_request_us[CONSTANT]:.0f} µs",
+                "(reference)",
+                None,
+            ),
+        ]
+        for model in MODELS:
+            ratio = self.rps(model, MODELMON) / self.rps(model, MLSERVER_ADAPTIVE)
+            rows.append(
+                (
+                    f"throughput vs MLServer with adaptive batching, {model}, {c} conn",
+                    f"{ratio:.2f}×",
+                    "≥ 1.0×",
+                    ratio >= 1.0,
+                )
+            )
+        rows += [
+            (
+                f"throughput vs the lab's server, {rf}, {c} conn",
+                f"{lab_ratio:.1f}×",
+                "≥ 10×",
+                lab_ratio >= 10,
+            ),
+            (
+                "p99 at 1 conn: batching on − batching off (worse of the two models)",
+                f"{p99_gap:+.2f} ms",
+                "≤ +1 ms",
+                p99_gap <= 1.0,
+            ),
+            (
+                f"metrics cost, 1 − on / off at {c} conn (worse of the two models)",
+                f"{metrics_cost * 100:.1f} %",
+                "≤ 5 %",
+                metrics_cost <= 0.05,
+            ),
+            (
+                "errors (non-2xx and socket) over every measurement, up to 256 conn",
+                f"{errors}",
+                "0",
+                errors == 0,
+            ),
+            (
+                f"RSS of modelmon ({rf}, {c} conn): after 90 s, first → last sample of "
+                f"{self.args.rss_seconds} s",
+                f"{first:.1f} → {last:.1f} MiB ({growth:+.1f})",
+                "flat",
+                abs(growth) <= 16,
+            ),
+            (
+                f"`/metrics` scrape under no load, p50 / p99 of {len(scrape)}",
+                f"{statistics.median(scrape):.2f} / {scrape[int(0.99 * (len(scrape) - 1))]:.2f} ms",
+                "≤ 10 ms",
+                scrape[int(0.99 * (len(scrape) - 1))] <= 10,
+            ),
+        ]
+        lines = [
+            "## Ratios, same run",
+            "",
+            "| measure | value | target | met |",
+            "|---|---:|---|---|",
+        ]
+        for measure, value, target, met in rows:
+            mark = "" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {measure} | {value} | {target} | {mark} |")
+        return [*lines, ""]
+
+    def notes(self) -> list[str]:
+        return [
+            "RSS samples (s, MiB): " + ", ".join(f"{t:.0f}: {m:.1f}" for t, m in self.rss[::6]),
+            "",
+        ]
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ from pathlib import Path
 import psutil
 
 import modelmon
-from bench_exporter import (
+from local_stack.models import ensure_models
+from local_stack.pods import free_port
+from local_stack.processes import Supervisor
+from wrk_load import (
     BIN_DIR,
     MODEL,
     LoadResult,
@@ -34,9 +37,6 @@ from bench_exporter import (
     start_server,
     wrk_script,
 )
-from local_stack.models import ensure_models
-from local_stack.pods import free_port
-from local_stack.processes import Supervisor
 
 BENCH_DIR = Path(__file__).resolve().parent
 

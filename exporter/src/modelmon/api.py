@@ -191,7 +191,10 @@ def new_batcher(service: ModelService) -> MicroBatcher | None:
     )
     # OpenMP and BLAS read their thread limits per thread: the model's thread gets them itself.
     limit_threads = partial(threadpool_limits, limits=settings.model_threads)
-    return MicroBatcher(service.model_call, limits, service.metrics, limit_threads)
+    batcher = MicroBatcher(service.model_call, limits, service.metrics, limit_threads)
+    if service.metrics is not None:
+        service.metrics.queue_rows.set_function(lambda: batcher.queued_rows)  # read at scrape
+    return batcher
 
 
 def predict_openapi(app: FastAPI, service: ModelService) -> Callable[[], dict[str, Any]]:

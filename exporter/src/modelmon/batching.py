@@ -59,8 +59,6 @@ class BatchObserver(Protocol):
 
     def request_waited(self, seconds: float) -> None: ...
 
-    def queue_changed(self, rows: int) -> None: ...
-
 
 @dataclass
 class _Pending:
@@ -136,7 +134,6 @@ class MicroBatcher:
         future: asyncio.Future[Matrix] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(matrix, future, time.perf_counter()))
         self._queued_rows += rows
-        self._report_queue()
         self._wake()
         return await future
 
@@ -190,7 +187,6 @@ class MicroBatcher:
             rows += len(pending.matrix)
             batch.append(pending)
         self._queued_rows -= rows
-        self._report_queue()
         if self._observer is not None:
             now = time.perf_counter()
             for pending in batch:
@@ -230,11 +226,6 @@ class MicroBatcher:
         while self._queue:
             _settle(self._queue.popleft().future, error=error)
         self._queued_rows = 0
-        self._report_queue()
-
-    def _report_queue(self) -> None:
-        if self._observer is not None:
-            self._observer.queue_changed(self._queued_rows)
 
 
 def _resolve(wakeup: asyncio.Future[None]) -> None:

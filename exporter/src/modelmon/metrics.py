@@ -120,9 +120,6 @@ class ServingMetrics:
     def request_waited(self, seconds: float) -> None:
         self.queue_wait.observe(seconds)
 
-    def queue_changed(self, rows: int) -> None:
-        self.queue_rows.set(rows)
-
     def record_feedback(self, truth: float, prediction: float, tolerance: float) -> None:
         error = truth - prediction
         self.feedback.inc()

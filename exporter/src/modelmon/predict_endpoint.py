@@ -121,7 +121,7 @@ class PredictEndpoint:
                 metrics.errors[PredictionError.INTERNAL].inc()
             message = str(exc) if isinstance(exc, InjectedFailure) else "the model failed"
             return 500, error_body([], message, PredictionError.INTERNAL), []
-        predictions = service.record(matrix, values)
+        predictions = service.record(values)
         if metrics is not None:
             metrics.latency.observe(time.perf_counter() - started)
         answer = {

@@ -58,23 +58,26 @@ class ModelService:
             raise InjectedFailure("injected failure (--inject-error-ratio)")
 
     def model_call(self, matrix: np.ndarray) -> np.ndarray:
-        """The model's predictions for the rows: safe to run on a worker thread."""
-        return self.model.predict(matrix) + self.settings.inject_prediction_bias
+        """The model's predictions for the rows, counted and added to the drift window once per
+        call (for a whole batch at once when requests were coalesced). Thread-safe: the
+        micro-batcher runs it on the model's thread."""
+        values = self.model.predict(matrix) + self.settings.inject_prediction_bias
+        if self.metrics is not None:
+            self.drift.extend(matrix.tolist())
+            self.metrics.predictions.inc(len(values))
+        return values
 
-    def record(self, matrix: np.ndarray, values: np.ndarray) -> list[Prediction]:
-        """Gives each prediction its id, keeps it for feedback and counts it."""
+    def record(self, values: np.ndarray) -> list[Prediction]:
+        """Gives each prediction of one request its id and keeps it for feedback."""
         variant = self._variant
         predictions = [Prediction(new_prediction_id(variant), float(v)) for v in values]
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
-        if self.metrics is not None:
-            self.drift.extend(matrix.tolist())
-            self.metrics.predictions.inc(len(predictions))
         return predictions
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
         self.fail_if_injected()
-        return self.record(matrix, self.model_call(matrix))
+        return self.record(self.model_call(matrix))
 
     def feedback(self, prediction_id: str, truth: float) -> FeedbackResult | None:
         pending = self.store.pop(prediction_id)
