@@ -8,8 +8,10 @@ answering meanwhile and the model's own thread pools stay as configured.
 
 The wait is adaptive. A request that finds the worker idle runs at once: at low load latency is
 that of an unbatched server. Only while a queue exists (the last call was formed from more than
-one request, or left some behind) does the worker hold the next call open for more rows, starting
-small and doubling up to `max_wait_seconds`; the first call made for a lone request resets it.
+one request, or left some behind) does the worker hold the next call open, until as many rows
+wait as the last call took (the clients that will come back) or the hold ends: it starts at an
+eighth of `max_wait_seconds` and doubles up to it; the first call made for a lone request resets
+it.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class MicroBatcher:
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._hold_seconds = 0.0
+        self._last_rows = 1
         self._closing = False
         self._wakeup: asyncio.Future[None] | None = None
         self._wake_at_rows = 1
@@ -166,8 +169,9 @@ class MicroBatcher:
                     return
                 await self._sleep_until_rows(1, None)
                 continue
-            if self._hold_seconds and not self._closing and self._queued_rows < limits.max_rows:
-                await self._sleep_until_rows(limits.max_rows, self._hold_seconds)
+            target = min(limits.max_rows, self._last_rows)
+            if self._hold_seconds and not self._closing and self._queued_rows < target:
+                await self._sleep_until_rows(target, self._hold_seconds)
             batch = self._take(limits.max_rows)
             queue_formed = len(batch) > 1 or bool(self._queue)
             await self._answer(batch)
@@ -187,6 +191,7 @@ class MicroBatcher:
             rows += len(pending.matrix)
             batch.append(pending)
         self._queued_rows -= rows
+        self._last_rows = rows
         if self._observer is not None:
             now = time.perf_counter()
             for pending in batch:

@@ -23,7 +23,7 @@ from modelmon.flags import (
 
 ENV_PREFIX = "MODELMON_"
 # Batching defaults, chosen from bench/results-exporter.md (the reasons are written there).
-BATCHING_MAX_ROWS = "64"
+BATCHING_MAX_ROWS = "256"
 BATCHING_MAX_WAIT_SECONDS = "0.002"
 BATCHING_QUEUE_ROWS = "2048"
 
