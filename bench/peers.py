@@ -24,6 +24,7 @@ import joblib
 import numpy as np
 from sklearn.dummy import DummyRegressor
 
+from local_stack.pods import free_port
 from modelmon import artifact
 from modelmon.config import BATCHING_MAX_ROWS, BATCHING_MAX_WAIT_SECONDS
 from wrk_load import BIN_DIR, ROW
@@ -122,8 +123,8 @@ def mlserver(name: str, model: Path, workdir: Path, *, adaptive: bool) -> Server
     def argv(port: int) -> list[str]:
         server_settings = {
             "http_port": port,
-            "grpc_port": port + 1,
-            "metrics_port": port + 2,
+            "grpc_port": free_port(),
+            "metrics_port": free_port(),
             "parallel_workers": 0,
         }
         (folder / "settings.json").write_text(json.dumps(server_settings))
