@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -18,17 +20,11 @@ BIN_DIR = Path(sys.executable).parent
 ROW = {f"x{i}": 0.1 * i for i in range(1, 11)}
 
 
-@pytest.fixture(scope="module")
-def router(
-    tmp_path_factory: pytest.TempPathFactory, start_exporter_module: Callable[..., object]
-) -> Iterator[str]:
-    stable = start_exporter_module("--variant", "stable")
-    workdir = tmp_path_factory.mktemp("router")
+def start_router(supervisor: Supervisor, workdir: Path, stable_url: str, canary_url: str) -> str:
     (workdir / "weight").write_text("100")
     port = free_port()
-    supervisor = Supervisor(workdir / "logs")
     process = supervisor.start(
-        "router",
+        f"router-{port}",
         [
             str(BIN_DIR / "modelmon-router"),
             "--host",
@@ -36,9 +32,9 @@ def router(
             "--port",
             str(port),
             "--stable-url",
-            stable.url,  # type: ignore[attr-defined]
+            stable_url,
             "--canary-url",
-            f"http://127.0.0.1:{free_port()}",
+            canary_url,
             "--weight-file",
             str(workdir / "weight"),
             "--user-id",
@@ -47,8 +43,25 @@ def router(
     )
     url = f"http://127.0.0.1:{port}"
     wait_answering(f"{url}/readyz", process, "router")
-    yield url
-    supervisor.stop_all()
+    return url
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
+    running = Supervisor(tmp_path_factory.mktemp("router-logs"))
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture(scope="module")
+def router(
+    tmp_path_factory: pytest.TempPathFactory,
+    start_exporter_module: Callable[..., Any],
+    supervisor: Supervisor,
+) -> str:
+    stable = start_exporter_module("--variant", "stable")
+    workdir = tmp_path_factory.mktemp("router")
+    return start_router(supervisor, workdir, stable.url, f"http://127.0.0.1:{free_port()}")
 
 
 def test_a_dead_canary_fails_over_to_stable_and_is_counted(router: str) -> None:
@@ -102,3 +115,24 @@ def test_readiness_reports_the_weight_in_force(router: str) -> None:
     assert requests.get(f"{router}/readyz", timeout=5).json()["canary_weight"] == 100
     samples = parse_samples(requests.get(f"{router}/metrics", timeout=5).text)
     assert only_value(samples, "router_canary_weight_ratio", user_id="user42") == 1.0
+
+
+def test_an_overloaded_exporters_503_reaches_the_client_with_its_retry_after(
+    tmp_path_factory: pytest.TempPathFactory,
+    start_exporter_module: Callable[..., Any],
+    supervisor: Supervisor,
+) -> None:
+    canary = start_exporter_module(
+        "--variant", "canary", "--batching-queue-rows", "1", model="model-v1.joblib"
+    )
+    url = start_router(supervisor, tmp_path_factory.mktemp("overloaded"), canary.url, canary.url)
+    batch = {"instances": [ROW] * 200}
+
+    def send(_: int) -> tuple[int, str | None]:
+        answer = requests.post(f"{url}/predict", json=batch, timeout=60)
+        return answer.status_code, answer.headers.get("Retry-After")
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(send, range(96)))
+    assert {status for status, _ in answers} == {200, 503}, "some served, some refused"
+    assert {retry for status, retry in answers if status == 503} == {"1"}

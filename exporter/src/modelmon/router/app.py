@@ -42,6 +42,8 @@ POOL_KEEP_ALIVE_SECONDS = 30
 JSON = "application/json"
 _VARIANT_HEADER = VARIANT_HEADER.lower().encode()
 _FAILOVER_HEADER = FAILOVER_HEADER.lower().encode()
+# An overloaded exporter's 503 tells the client when to retry; the router passes that on.
+_RETRY_AFTER = b"retry-after"
 # A refused or dropped connection: the request never reached a model, or its answer never came.
 CONNECTION_FAILURES = (aiohttp.ClientConnectionError,)
 
@@ -211,10 +213,12 @@ class RouterApp:
         async with self._client.post(
             f"{self._backends[variant]}{path}", data=body, headers={"content-type": content_type}
         ) as response:
+            retry_after = response.headers.get("retry-after")
             return Reply(
                 response.status,
                 await response.read(),
                 response.headers.get("content-type", JSON),
+                ((_RETRY_AFTER, retry_after.encode()),) if retry_after else (),
             )
 
     async def _forward_prediction(
@@ -232,7 +236,7 @@ class RouterApp:
         reply = forwarded.reply
         self._metrics.request(forwarded.variant, route, reply.status)
         self._metrics.duration[(forwarded.variant, route)].observe(time.perf_counter() - started)
-        headers = [(_VARIANT_HEADER, forwarded.variant.encode())]
+        headers = [*reply.headers, (_VARIANT_HEADER, forwarded.variant.encode())]
         if forwarded.failed_over:
             headers.append((_FAILOVER_HEADER, b"1"))
         return Reply(reply.status, reply.content, reply.content_type, tuple(headers))
