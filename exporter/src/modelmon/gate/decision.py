@@ -1,0 +1,119 @@
+"""Promote, hold or roll back: the canary judged against stable, with the reasons in one line.
+
+Ground truth comes late, so the canary's quality is unknown for a while after it starts serving.
+Until enough of each variant's predictions have their truth (coverage, against the predictions
+old enough to have it, i.e. served at least one label delay ago) and a minimum sample is in, the
+gate judges only what is known at once: the canary's error ratio, its latency and whether its
+inputs drift from stable's. Then it compares the mean absolute errors with an anytime-valid
+confidence sequence (modelmon.gate.sequential), so it may be asked every minute while the chance
+of a false rollback stays at most α.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from modelmon.gate.sequential import Sums, difference
+
+
+class Verdict(StrEnum):
+    PROMOTE = "promote"
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class VariantState:
+    """One variant since the canary started."""
+
+    predictions: float  # rows predicted
+    labellable: float  # of those, the ones served at least one label delay ago
+    errors: float  # failed prediction requests
+    absolute_errors: Sums  # n, Σ|e|, Σe² of the feedback received
+    latency_p95_seconds: float = math.nan  # nan: not known
+    drift_score: float = math.nan  # nan: not known
+
+    @property
+    def error_ratio(self) -> float:
+        served = self.errors + self.predictions
+        return self.errors / served if served else 0.0
+
+    @property
+    def coverage(self) -> float:
+        """Share of the labellable predictions that have their ground truth."""
+        if self.labellable <= 0:
+            return 0.0
+        return min(1.0, self.absolute_errors.n / self.labellable)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    alpha: float = 0.05  # the chance of ever rolling back a canary as good as stable
+    mixture_sd: float = 0.05  # the MAE difference the test finds quickest
+    min_feedback: int = 200  # per variant, before quality is judged
+    min_coverage: float = 0.5  # per variant, before quality is judged
+    non_inferiority: float = 0.02  # the canary may be this much worse in MAE and still promote
+    max_error_ratio: float = 0.01
+    max_latency_p95_seconds: float = 0.5
+    max_drift_gap: float = 0.15  # canary's drift score above stable's, in PSI
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reasons: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"{self.verdict}: " + "; ".join(self.reasons)
+
+
+def serving_problems(stable: VariantState, canary: VariantState, policy: GatePolicy) -> list[str]:
+    """What is wrong with the canary that needs no ground truth to see."""
+    problems = []
+    if canary.error_ratio > policy.max_error_ratio:
+        problems.append(
+            f"canary error ratio {canary.error_ratio:.2%} > {policy.max_error_ratio:.2%}"
+        )
+    if canary.latency_p95_seconds > policy.max_latency_p95_seconds:
+        problems.append(
+            f"canary p95 latency {canary.latency_p95_seconds * 1000:.0f} ms > "
+            f"{policy.max_latency_p95_seconds * 1000:.0f} ms"
+        )
+    gap = canary.drift_score - stable.drift_score
+    if gap > policy.max_drift_gap:
+        problems.append(
+            f"canary inputs drift from stable's: PSI {canary.drift_score:.2f} vs "
+            f"{stable.drift_score:.2f} (gap > {policy.max_drift_gap:.2f})"
+        )
+    return problems
+
+
+def judge(stable: VariantState, canary: VariantState, policy: GatePolicy) -> Decision:
+    problems = serving_problems(stable, canary, policy)
+    if problems:
+        return Decision(Verdict.ROLLBACK, tuple(problems))
+    waiting = [
+        f"{name} has {state.absolute_errors.n:.0f} of {policy.min_feedback} labels, coverage "
+        f"{state.coverage:.0%} of {policy.min_coverage:.0%}"
+        for name, state in (("stable", stable), ("canary", canary))
+        if state.absolute_errors.n < policy.min_feedback or state.coverage < policy.min_coverage
+    ]
+    if waiting:
+        return Decision(Verdict.HOLD, ("quality not judged yet", *waiting, "serving healthy"))
+    interval = difference(
+        stable.absolute_errors, canary.absolute_errors, policy.alpha, policy.mixture_sd
+    )
+    measured = (
+        f"MAE canary − stable {interval} at α={policy.alpha:g}, coverage "
+        f"{canary.coverage:.0%} / {stable.coverage:.0%}"
+    )
+    if interval.low > 0:
+        return Decision(Verdict.ROLLBACK, ("canary MAE worse than stable", measured))
+    if interval.high <= policy.non_inferiority:
+        return Decision(
+            Verdict.PROMOTE,
+            (f"canary MAE within {policy.non_inferiority:g} of stable's or better", measured),
+        )
+    return Decision(Verdict.HOLD, ("MAE difference not settled", measured))
