@@ -171,6 +171,23 @@ def test_closing_answers_every_queued_request_then_refuses_new_ones():
     assert isinstance(late, ShuttingDown)
 
 
+def test_if_the_worker_is_cancelled_no_request_is_left_waiting_and_new_ones_are_refused():
+    async def body(batcher: MicroBatcher, model: GatedModel) -> list[Any]:
+        first = asyncio.ensure_future(batcher.predict(rows(1)))
+        await call_started(model)
+        queued = [asyncio.ensure_future(batcher.predict(rows(i))) for i in (2, 3)]
+        await asyncio.sleep(0)
+        [worker] = [t for t in asyncio.all_tasks() if t.get_name() == "micro-batcher"]
+        worker.cancel()
+        answers = await asyncio.gather(first, *queued, return_exceptions=True)
+        late = await asyncio.gather(batcher.predict(rows(4)), return_exceptions=True)
+        return [*answers, *late]
+
+    answers = run(body)
+    assert len(answers) == 4
+    assert all(isinstance(answer, ShuttingDown) for answer in answers), answers
+
+
 def test_a_lone_request_is_never_held_even_with_a_long_maximum_wait():
     limits = BatchLimits(max_rows=64, max_wait_seconds=3600.0, queue_rows=1000)
 

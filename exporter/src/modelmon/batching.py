@@ -118,10 +118,7 @@ class MicroBatcher:
         self._closing = True
         self._wake(force=True)
         if self._worker is not None:
-            try:
-                await self._worker
-            finally:
-                self._fail_queued(ShuttingDown("the exporter is shutting down"))
+            await asyncio.wait([self._worker])  # ended, however: finished, failed or cancelled
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
@@ -129,7 +126,7 @@ class MicroBatcher:
         """The model's predictions for `matrix`, computed in a call shared with other requests.
         Raises Overloaded when the queue is full, ShuttingDown once closing, and whatever the
         model raised for these rows."""
-        if self._closing or self._worker is None:
+        if self._closing or self._worker is None or self._worker.done():
             raise ShuttingDown("the exporter is shutting down")
         rows = len(matrix)
         if self._queue and self._queued_rows + rows > self._limits.queue_rows:
@@ -162,6 +159,12 @@ class MicroBatcher:
             self._wakeup = None
 
     async def _run(self) -> None:
+        try:
+            await self._serve()
+        finally:  # however the worker ends, no request is left waiting for it
+            self._fail_queued(ShuttingDown("the exporter is shutting down"))
+
+    async def _serve(self) -> None:
         limits = self._limits
         while True:
             if not self._queue:
@@ -203,6 +206,10 @@ class MicroBatcher:
         matrix = batch[0].matrix if len(batch) == 1 else np.concatenate([p.matrix for p in batch])
         try:
             values = await self._call(matrix)
+        except asyncio.CancelledError:
+            for pending in batch:
+                _settle(pending.future, error=ShuttingDown("the exporter is shutting down"))
+            raise
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0].future, error=exc)
