@@ -68,3 +68,19 @@ def test_min_rows_must_fit_the_window(min_rows):
     reference = reference_from_training(np.random.default_rng(5).uniform(size=(100, 2)), FEATURES)
     with pytest.raises(ValueError, match="min_rows"):
         DriftWindow(reference, 10, min_rows)
+
+
+@pytest.mark.parametrize("chunks", [[7, 7], [3, 3, 3, 3, 3], [25], [9, 1, 10]])
+def test_the_window_holds_exactly_the_last_rows_however_they_arrive(chunks):
+    rng = np.random.default_rng(3)
+    training = rng.uniform(size=(1000, 2))
+    rows = rng.uniform(size=(sum(chunks), 2)) * np.linspace(0.5, 1.5, sum(chunks))[:, None]
+    window = _window(training, size=10)
+    start = 0
+    for chunk in chunks:
+        window.extend(rows[start : start + chunk])
+        start += chunk
+    exact = _window(training, size=10)
+    exact.extend(rows[-10:].tolist())
+    assert len(window) == min(10, sum(chunks))
+    assert window.scores() == exact.scores()

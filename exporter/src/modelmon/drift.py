@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -35,9 +34,11 @@ def population_stability_index(expected: Sequence[float], actual: Sequence[float
 
 
 class DriftWindow:
-    """The last `size` input rows; binned against the reference only when scores are read.
+    """The last `size` input rows, in a ring buffer; binned against the reference only when
+    scores are read.
 
-    Appending is all a request pays for; the binning runs, vectorised, at scrape time.
+    Appending is all a request pays for (a copy into the buffer, no Python object per row); the
+    binning runs, vectorised, at scrape time.
     """
 
     def __init__(
@@ -49,26 +50,33 @@ class DriftWindow:
         self._features = tuple(reference)
         self._edges = [np.asarray(reference[f].edges) for f in self._features]
         self._expected = [reference[f].expected_share for f in self._features]
-        self._rows: deque[tuple[float, ...]] = deque(maxlen=size)
+        self._buffer = np.empty((size, len(self._features)), dtype=np.float64)
+        self._next = 0  # where the next row goes
+        self._count = 0
         self._lock = threading.Lock()
 
     def add(self, row: Sequence[float]) -> None:
-        with self._lock:
-            self._rows.append(tuple(row))
+        self.extend([row])
 
-    def extend(self, rows: Iterable[Sequence[float]]) -> None:
-        new_rows = [tuple(row) for row in rows]
+    def extend(self, rows: Iterable[Sequence[float]] | np.ndarray) -> None:
+        size, width = self._buffer.shape
+        block = np.asarray(rows, dtype=np.float64).reshape(-1, width)[-size:]
+        added = len(block)
         with self._lock:
-            self._rows.extend(new_rows)
+            start = self._next
+            first = min(added, size - start)
+            self._buffer[start : start + first] = block[:first]
+            self._buffer[: added - first] = block[first:]
+            self._next = (start + added) % size
+            self._count = min(size, self._count + added)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
     def scores(self) -> dict[str, float]:
         """PSI per feature; empty while the window holds fewer than `min_rows` rows."""
         with self._lock:
-            snapshot = list(self._rows)
-        rows = np.array(snapshot, dtype=np.float64)
+            rows = self._buffer[: self._count].copy()  # PSI counts rows; their order is moot
         if len(rows) < self._min_rows:
             return {}
         scores = {}

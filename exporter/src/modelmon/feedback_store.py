@@ -16,12 +16,17 @@ class PendingPrediction:
 
 
 class FeedbackStore:
-    """Oldest-first map of prediction id to prediction; the oldest entry goes first when full."""
+    """Oldest-first map of prediction id to prediction; the oldest entry goes first when full.
+
+    Entries are plain (value, created) tuples of floats: the garbage collector stops tracking
+    those, so a full store adds nothing to a collection's pause (dataclass entries made every
+    full collection walk 100,000 objects, a p99 of 100 ms at 64 connections).
+    """
 
     def __init__(
         self, max_entries: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._entries: OrderedDict[str, PendingPrediction] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max_entries = max_entries
         self._ttl = ttl_seconds
         self._clock = clock
@@ -31,7 +36,7 @@ class FeedbackStore:
         now = self._clock()
         with self._lock:
             self._expire(now)
-            self._entries[prediction_id] = PendingPrediction(value, now)
+            self._entries[prediction_id] = (value, now)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
 
@@ -40,7 +45,8 @@ class FeedbackStore:
         now = self._clock()
         with self._lock:
             self._expire(now)
-            return self._entries.pop(prediction_id, None)
+            entry = self._entries.pop(prediction_id, None)
+        return None if entry is None else PendingPrediction(*entry)
 
     def __len__(self) -> int:
         with self._lock:
@@ -48,7 +54,7 @@ class FeedbackStore:
 
     def _expire(self, now: float) -> None:
         while self._entries:
-            oldest = next(iter(self._entries.values()))
-            if now - oldest.created <= self._ttl:
+            _, created = next(iter(self._entries.values()))
+            if now - created <= self._ttl:
                 return
             self._entries.popitem(last=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -69,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def drain() -> None:
         app.state.draining = True
 
+    # What is loaded now (the model, the libraries) lives as long as the process: out of the
+    # collector's way, so its full collections walk only what requests create.
+    gc.freeze()
     return serve(app, settings.host, settings.port, on_exit=drain)
 
 

@@ -63,7 +63,7 @@ class ModelService:
         micro-batcher runs it on the model's thread."""
         values = self.model.predict(matrix) + self.settings.inject_prediction_bias
         if self.metrics is not None:
-            self.drift.extend(matrix.tolist())
+            self.drift.extend(matrix)
             self.metrics.predictions.inc(len(values))
         return values
 
