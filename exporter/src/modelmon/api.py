@@ -30,10 +30,8 @@ from modelmon.contract import (
 from modelmon.exposition import MetricsEndpoint
 from modelmon.metrics import ServingMetrics
 from modelmon.predict_endpoint import PATH as PREDICT_PATH
-from modelmon.predict_endpoint import PredictEndpoint, read_body, request_type
+from modelmon.predict_endpoint import FiniteNumber, PredictEndpoint, read_body, request_type
 from modelmon.service import ModelService
-
-FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class PredictionOut(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NotRequired
 
 import numpy as np
@@ -25,6 +25,7 @@ from modelmon.contract import PredictionError, error_body
 from modelmon.service import InjectedFailure, ModelService
 
 PATH = "/predict"
+# A JSON number the model can take: no NaN or infinity, no numeric strings.
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 # A TypedDict whose fields are known only at run time (the model's features); pydantic validates
 # these in pydantic-core and hands back plain dicts.
@@ -60,7 +61,7 @@ class PredictEndpoint:
         app: ASGIApp,
         service: ModelService,
         batcher: MicroBatcher | None,
-        count_bad_input: Any,
+        count_bad_input: Callable[[str], None],
     ) -> None:
         self.app = app
         self._service = service

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from modelmon.contract import Variant
 from modelmon.gate.sequential import Sums, difference
 
 
@@ -97,7 +98,7 @@ def judge(stable: VariantState, canary: VariantState, policy: GatePolicy) -> Dec
     waiting = [
         f"{name} has {state.absolute_errors.n:.0f} of {policy.min_feedback} labels, coverage "
         f"{state.coverage:.0%} of {policy.min_coverage:.0%}"
-        for name, state in (("stable", stable), ("canary", canary))
+        for name, state in ((Variant.STABLE, stable), (Variant.CANARY, canary))
         if state.absolute_errors.n < policy.min_feedback or state.coverage < policy.min_coverage
     ]
     if waiting:
