@@ -81,6 +81,7 @@ def main() -> int:
             str(models / MODEL),
         ],
         exporter_port,
+        pin=False,
     )
     exporter = f"http://127.0.0.1:{exporter_port}"
     start_server(
@@ -100,6 +101,7 @@ def main() -> int:
             str(workdir / "weight"),
         ],
         router_port,
+        pin=False,
     )
     targets = {
         "direct": f"{exporter}/predict",
@@ -110,12 +112,14 @@ def main() -> int:
     }
     try:
         for url in targets.values():
-            run_wrk(url, scripts["saturating"], 2, args.connections)  # warm-up
+            run_wrk(url, scripts["saturating"], 2, args.connections, pin=False)  # warm-up
         for round_index in range(args.rounds):
             names = list(targets)[:: 1 if round_index % 2 == 0 else -1]
             for load, script in scripts.items():
                 for name in names:
-                    result = run_wrk(targets[name], script, args.seconds, args.connections)
+                    result = run_wrk(
+                        targets[name], script, args.seconds, args.connections, pin=False
+                    )
                     results[f"{name}, {load}"].append(result)
                     print(
                         f"  round {round_index + 1}/{args.rounds} {name + ', ' + load:<32} "

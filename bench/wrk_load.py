@@ -43,6 +43,10 @@ def require_wrk() -> None:
         sys.exit("bench: error: wrk is not installed: run `make bench`, which installs it")
 
 
+def _unpinned(argv: Sequence[str], core: str) -> list[str]:
+    return list(argv)
+
+
 def pinned(argv: Sequence[str], core: str) -> list[str]:
     """argv run on one core (its children too), when the machine has more than one."""
     if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
@@ -86,9 +90,13 @@ def _milliseconds(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, script: Path, seconds: int, connections: int) -> LoadResult:
+def run_wrk(
+    url: str, script: Path, seconds: int, connections: int, *, pin: bool = True
+) -> LoadResult:
+    """wrk against `url`; on its own core unless `pin` is false."""
+    command = pinned if pin else _unpinned
     output = subprocess.run(
-        pinned(
+        command(
             [
                 "wrk",
                 "-t1",
@@ -130,9 +138,13 @@ def start_server(
     port: int,
     ready_path: str = "/metrics",
     env: Mapping[str, str] | None = None,
+    *,
+    pin: bool = True,
 ) -> ManagedProcess:
-    """Starts a server pinned to the server core; returns once `ready_path` answers 200."""
-    process = supervisor.start(re.sub(r"\W+", "-", name), pinned(argv, SERVER_CORE), env=env)
+    """Starts a server (on the server core unless `pin` is false); returns once `ready_path`
+    answers 200."""
+    command = pinned(argv, SERVER_CORE) if pin else list(argv)
+    process = supervisor.start(re.sub(r"\W+", "-", name), command, env=env)
 
     def ready() -> bool:
         if not process.alive():
