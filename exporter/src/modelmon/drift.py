@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -34,11 +35,12 @@ def population_stability_index(expected: Sequence[float], actual: Sequence[float
 
 
 class DriftWindow:
-    """The last `size` input rows, in a ring buffer; binned against the reference only when
-    scores are read.
+    """The last `size` input rows, kept as the blocks they came in; binned against the reference
+    only when scores are read.
 
-    Appending is all a request pays for (a copy into the buffer, no Python object per row); the
-    binning runs, vectorised, at scrape time.
+    Appending is all a request pays for, and it copies nothing: the block is kept by reference.
+    (Copying a batch into a buffer made numpy release the GIL, and the model's thread then waited
+    for the event loop to hand it back.)
     """
 
     def __init__(
@@ -46,37 +48,34 @@ class DriftWindow:
     ) -> None:
         if not 1 <= min_rows <= size:
             raise ValueError(f"min_rows must be within 1..{size} (the window), got {min_rows}")
+        self._size = size
         self._min_rows = min_rows
         self._features = tuple(reference)
         self._edges = [np.asarray(reference[f].edges) for f in self._features]
         self._expected = [reference[f].expected_share for f in self._features]
-        self._buffer = np.empty((size, len(self._features)), dtype=np.float64)
-        self._next = 0  # where the next row goes
-        self._count = 0
+        self._blocks: deque[np.ndarray] = deque()
+        self._rows = 0  # in the blocks; the oldest block may reach past the window
         self._lock = threading.Lock()
 
     def add(self, row: Sequence[float]) -> None:
         self.extend([row])
 
     def extend(self, rows: Iterable[Sequence[float]] | np.ndarray) -> None:
-        size, width = self._buffer.shape
-        block = np.asarray(rows, dtype=np.float64).reshape(-1, width)[-size:]
-        added = len(block)
+        block = np.asarray(rows, dtype=np.float64).reshape(-1, len(self._features))
         with self._lock:
-            start = self._next
-            first = min(added, size - start)
-            self._buffer[start : start + first] = block[:first]
-            self._buffer[: added - first] = block[first:]
-            self._next = (start + added) % size
-            self._count = min(size, self._count + added)
+            self._blocks.append(block)
+            self._rows += len(block)
+            while self._rows - len(self._blocks[0]) >= self._size:
+                self._rows -= len(self._blocks.popleft())
 
     def __len__(self) -> int:
-        return self._count
+        return min(self._rows, self._size)
 
     def scores(self) -> dict[str, float]:
         """PSI per feature; empty while the window holds fewer than `min_rows` rows."""
         with self._lock:
-            rows = self._buffer[: self._count].copy()  # PSI counts rows; their order is moot
+            blocks = list(self._blocks)
+        rows = np.concatenate(blocks)[-self._size :] if blocks else np.empty((0, 0))
         if len(rows) < self._min_rows:
             return {}
         scores = {}
