@@ -6,6 +6,7 @@ What no server can beat: the benchmark runs it on the server's core.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -31,9 +32,13 @@ def rows_per_second(model: artifact.ModelArtifact, rows: int) -> float:
 
 
 def main() -> int:
-    model = artifact.load(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", type=Path, help="model artifact (joblib)")
+    parser.add_argument("rows", type=int, nargs="+", help="batch sizes to time")
+    args = parser.parse_args()
+    model = artifact.load(args.model)
     threadpool_limits(limits=1)  # as the exporter's default --model-threads
-    print(json.dumps({int(n): rows_per_second(model, int(n)) for n in sys.argv[2:]}))
+    print(json.dumps({rows: rows_per_second(model, rows) for rows in args.rows}))
     return 0
 
 

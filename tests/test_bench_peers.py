@@ -3,9 +3,14 @@ exporter's own scikit-learn, numpy and joblib, so both serve the same pickled mo
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import joblib
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,3 +32,47 @@ def test_the_mlserver_lock_pins_what_its_input_names():
     wanted = pins(REPO_ROOT / "bench" / "mlserver.in")
     locked = pins(REPO_ROOT / "bench" / "mlserver.txt")
     assert {name: locked.get(name) for name in wanted} == wanted
+
+
+BENCH_DIR = REPO_ROOT / "bench"
+
+
+@pytest.mark.parametrize("script", ["bench_exporter.py", "bench_router.py", "model_floor.py"])
+def test_the_benchmark_scripts_import_and_explain_themselves(script):
+    """`make bench` is not part of the suite: this keeps its scripts from rotting unseen."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=BENCH_DIR,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
+
+
+def test_mlserver_is_given_the_artifacts_estimator_and_the_exporters_batching_limits(
+    model_dir, tmp_path
+):
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        import peers
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    from modelmon import artifact
+    from modelmon.config import BATCHING_MAX_ROWS, BATCHING_MAX_WAIT_SECONDS
+
+    model = model_dir / "model-v1.joblib"
+    server = peers.mlserver("adaptive", model, tmp_path, adaptive=True)
+    [settings_file] = tmp_path.rglob("model-settings.json")
+    settings = json.loads(settings_file.read_text())
+    assert settings["max_batch_size"] == int(BATCHING_MAX_ROWS)
+    assert settings["max_batch_time"] == float(BATCHING_MAX_WAIT_SECONDS)
+    estimator = joblib.load(settings_file.parent / settings["parameters"]["uri"])
+    row = np.array([server.body["inputs"][0]["data"]])
+    assert estimator.predict(row)[0] == artifact.load(model).predict(row)[0]
+    plain = peers.mlserver("plain", model, tmp_path, adaptive=False)
+    [plain_settings] = [p for p in tmp_path.rglob("model-settings.json") if "plain" in str(p)]
+    assert "max_batch_size" not in json.loads(plain_settings.read_text())
+    assert plain.path == server.path
