@@ -294,22 +294,14 @@ def main() -> int:
     return 0
 
 
+@dataclass(frozen=True)
 class Report:
-    def __init__(
-        self,
-        results: dict[Cell, list[LoadResult]],
-        floors: dict[str, dict[int, float]],
-        pairs: dict[str, list[tuple[float, float, float]]],
-        scrape: list[float],
-        rss: list[tuple[float, float]],
-        args: argparse.Namespace,
-    ) -> None:
-        self.results = results
-        self.floors = floors
-        self.pairs = pairs
-        self.scrape = scrape
-        self.rss = rss
-        self.args = args
+    results: dict[Cell, list[LoadResult]]
+    floors: dict[str, dict[int, float]]
+    pairs: dict[str, list[tuple[float, float, float]]]
+    scrape: list[float]
+    rss: list[tuple[float, float]]
+    args: argparse.Namespace
 
     def median(self, model: str, server: str, connections: int, field: str) -> float:
         return statistics.median(
