@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 # Below this many samples a variance estimate is not a variance.
 MIN_SAMPLES = 2
+# Identical constant errors have no variance: the interval is then a point, not a division by 0.
+MIN_VARIANCE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def half_width(variance: float, alpha: float, mixture_sd: float) -> float:
         raise ValueError(f"mixture_sd must be positive, got {mixture_sd}")
     if math.isnan(variance):
         return math.inf
-    variance = max(variance, 1e-12)  # identical constant errors: a point, not a division by zero
+    variance = max(variance, MIN_VARIANCE)
     tau2 = mixture_sd**2
     growth = math.log(math.sqrt((variance + tau2) / variance) / alpha)
     return math.sqrt(2 * variance * (variance + tau2) / tau2 * growth)

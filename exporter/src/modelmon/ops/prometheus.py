@@ -94,15 +94,17 @@ class PrometheusAPI:
         if response.status_code != 200:
             raise PrometheusError(f"reload failed: HTTP {response.status_code} {response.text}")
 
-    def query(self, promql: str) -> list[Sample]:
-        data = self._get("/api/v1/query", {"query": promql})
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
+        """An instant query, evaluated now or at the Unix time `at`."""
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        data = self._get("/api/v1/query", params)
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         return [Sample(item["metric"], float(item["value"][1])) for item in data["result"]]
 
-    def value(self, promql: str) -> float | None:
+    def value(self, promql: str, at: float | None = None) -> float | None:
         """The single value of a query that yields at most one, e.g. sum(...)."""
-        samples = self.query(promql)
+        samples = self.query(promql, at)
         if len(samples) > 1:
             raise PrometheusError(f"{promql} gave {len(samples)} series where one was expected")
         return samples[0].value if samples else None

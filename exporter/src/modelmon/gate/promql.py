@@ -1,0 +1,167 @@
+"""The gate as PromQL: the one place its queries are written.
+
+`modelmon-ops promote` reads each variant's state with the part queries below and judges it in
+Python (modelmon.gate.decision.judge). Argo Rollouts and Flagger cannot run Python, so the chart
+gives them `verdict_query`, the same judgement as one PromQL expression that yields 1 (promote),
+0 (hold) or -1 (roll back). The chart's copy is generated from here (`make gate-queries`) with
+Helm placeholders for the values, and the tests check that both agree with `judge` on the same
+counters.
+
+Every part is a `sum(...)` without `by`, so parts combine one-to-one, and a comparison that does
+not hold yields nothing, which `and`/`or` turn into the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelmon.contract import (
+    DRIFT_SCORE,
+    FEEDBACK,
+    FEEDBACK_ABSOLUTE_ERROR,
+    FEEDBACK_SQUARED_ERROR,
+    PREDICTION_ERRORS,
+    PREDICTION_LATENCY,
+    PREDICTIONS,
+    VARIANT_LABEL,
+    Metric,
+    Variant,
+)
+from modelmon.gate.decision import GatePolicy
+from modelmon.gate.sequential import MIN_VARIANCE
+
+LATENCY_QUANTILE = 0.95
+
+
+@dataclass(frozen=True)
+class QueryParams:
+    """The values a query is built from, as they appear in it: numbers for Prometheus, or Helm
+    placeholders for the chart's copy."""
+
+    matchers: str  # e.g. user_id="user07",namespace="kubeflow-user07"
+    window: str  # a PromQL duration: the counters' increase over it is "since the canary started"
+    labellable_offset: str  # " offset 5m", or "" when labels come at once
+    alpha: str
+    mixture_sd: str
+    min_feedback: str
+    min_coverage: str
+    non_inferiority: str
+    max_error_ratio: str
+    max_latency_p95_seconds: str
+    max_drift_gap: str
+
+    @classmethod
+    def of(
+        cls, matchers: str, window_seconds: int, label_delay_seconds: int, policy: GatePolicy
+    ) -> QueryParams:
+        return cls(
+            matchers=matchers,
+            window=f"{window_seconds}s",
+            labellable_offset=f" offset {label_delay_seconds}s" if label_delay_seconds else "",
+            alpha=repr(policy.alpha),
+            mixture_sd=repr(policy.mixture_sd),
+            min_feedback=repr(policy.min_feedback),
+            min_coverage=repr(policy.min_coverage),
+            non_inferiority=repr(policy.non_inferiority),
+            max_error_ratio=repr(policy.max_error_ratio),
+            max_latency_p95_seconds=repr(policy.max_latency_p95_seconds),
+            max_drift_gap=repr(policy.max_drift_gap),
+        )
+
+
+class VariantQueries:
+    """The part queries of one variant: each yields one label-less sample."""
+
+    def __init__(self, params: QueryParams, variant: Variant) -> None:
+        self._params = params
+        self._selector = f'{params.matchers},{VARIANT_LABEL}="{variant}"'
+
+    def _increase(self, metric: Metric | str, offset: str = "") -> str:
+        window = f"[{self._params.window}]{offset}"
+        return f"(sum(increase({metric}{{{self._selector}}}{window})) or vector(0))"
+
+    @property
+    def predictions(self) -> str:
+        return self._increase(PREDICTIONS)
+
+    @property
+    def labellable(self) -> str:
+        """Predictions old enough to have their ground truth: served one label delay ago."""
+        return self._increase(PREDICTIONS, self._params.labellable_offset)
+
+    @property
+    def errors(self) -> str:
+        return self._increase(PREDICTION_ERRORS)
+
+    @property
+    def feedback(self) -> str:
+        return self._increase(FEEDBACK)
+
+    @property
+    def absolute_error(self) -> str:
+        return self._increase(FEEDBACK_ABSOLUTE_ERROR)
+
+    @property
+    def squared_error(self) -> str:
+        return self._increase(FEEDBACK_SQUARED_ERROR)
+
+    @property
+    def latency_p95_seconds(self) -> str:
+        buckets = f"{PREDICTION_LATENCY}_bucket{{{self._selector}}}[{self._params.window}]"
+        return f"histogram_quantile({LATENCY_QUANTILE}, sum by (le) (rate({buckets})))"
+
+    @property
+    def drift_score(self) -> str:
+        return f"max({DRIFT_SCORE}{{{self._selector}}})"
+
+    @property
+    def error_ratio(self) -> str:
+        return f"({self.errors} / ({self.errors} + {self.predictions}))"
+
+    @property
+    def coverage(self) -> str:
+        """Empty while nothing is labellable yet (the gate's coverage 0)."""
+        return f"clamp_max({self.feedback} / ({self.labellable} > 0), 1)"
+
+    @property
+    def mean(self) -> str:
+        return f"({self.absolute_error} / {self.feedback})"
+
+    @property
+    def variance_of_mean(self) -> str:
+        """s² / n of the absolute error, s² = (Σe² − n·mean²) / (n − 1), at least 0."""
+        n = self.feedback
+        sample = f"clamp_min(({self.squared_error} - {n} * {self.mean} ^ 2) / ({n} - 1), 0)"
+        return f"({sample} / {n})"
+
+    def enough_feedback(self) -> str:
+        p = self._params
+        return f"({self.feedback} >= {p.min_feedback}) and ({self.coverage} >= {p.min_coverage})"
+
+
+def verdict_query(params: QueryParams) -> str:
+    """1 promote, 0 hold, -1 roll back: `judge` in PromQL."""
+    stable, canary = VariantQueries(params, Variant.STABLE), VariantQueries(params, Variant.CANARY)
+    p = params
+    serving_problem = " or ".join(
+        (
+            f"({canary.error_ratio} > {p.max_error_ratio})",
+            f"({canary.latency_p95_seconds} > {p.max_latency_p95_seconds})",
+            f"(({canary.drift_score} - {stable.drift_score}) > {p.max_drift_gap})",
+        )
+    )
+    judged = f"({stable.enough_feedback()} and {canary.enough_feedback()})"
+    variance = f"clamp_min({canary.variance_of_mean} + {stable.variance_of_mean}, {MIN_VARIANCE!r})"
+    tau2 = f"({p.mixture_sd} ^ 2)"
+    half_width = (
+        f"sqrt(2 * {variance} * ({variance} + {tau2}) / {tau2} * "
+        f"ln(sqrt(({variance} + {tau2}) / {variance}) / {p.alpha}))"
+    )
+    difference = f"({canary.mean} - {stable.mean})"
+    worse = f"({judged} and (({difference} - {half_width}) > 0))"
+    not_worse = f"({judged} and (({difference} + {half_width}) <= {p.non_inferiority}))"
+    return (
+        f"(vector(-1) and on() ({serving_problem} or {worse}))\n"
+        f"or (vector(1) and on() {not_worse})\n"
+        "or vector(0)"
+    )
