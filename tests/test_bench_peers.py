@@ -37,7 +37,9 @@ def test_the_mlserver_lock_pins_what_its_input_names():
 BENCH_DIR = REPO_ROOT / "bench"
 
 
-@pytest.mark.parametrize("script", ["bench_exporter.py", "bench_router.py", "model_floor.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_exporter.py", "bench_router.py", "bench_gate.py", "model_floor.py"]
+)
 def test_the_benchmark_scripts_import_and_explain_themselves(script):
     """`make bench` is not part of the suite: this keeps its scripts from rotting unseen."""
     done = subprocess.run(
