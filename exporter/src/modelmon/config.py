@@ -35,11 +35,16 @@ def variant(text: str) -> Variant:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(VARIANTS)}") from None
 
 
+def optional_path(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str
     port: int
     variant: Variant
+    variant_labels_file: Path | None
     model_path: Path
     user_id: str
     quality_window: int
@@ -69,6 +74,13 @@ FLAGS = (
         "which side of the canary split this process is",
         Variant.STABLE,
         {"type": variant, "metavar": "{" + ",".join(VARIANTS) + "}"},
+    ),
+    Flag(
+        "--variant-labels-file",
+        "the pod's labels (a downward API file); its modelmon.io/variant label, re-read when it "
+        "changes, overrides --variant in answers (empty: --variant only)",
+        "",
+        {"type": optional_path},
     ),
     Flag(
         "--model-path",

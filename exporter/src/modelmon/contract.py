@@ -35,6 +35,9 @@ VARIANTS: tuple[Variant, ...] = tuple(Variant)
 VARIANT_LABEL = "variant"
 MODEL_VERSION_LABEL = "model_version"
 USER_LABEL = "user_id"
+# The pod label that names a pod's variant: Services select on it, and a delivery engine
+# (Argo Rollouts) changes it on running pods when it promotes them.
+VARIANT_POD_LABEL = "modelmon.io/variant"
 IDENTITY_LABELS: tuple[str, ...] = (VARIANT_LABEL, MODEL_VERSION_LABEL, USER_LABEL)
 
 

@@ -72,7 +72,6 @@ class PredictEndpoint:
         self._names = service.model.feature_names
         self._adapter = TypeAdapter(request_type(self._names, settings.max_batch_rows))
         self._model_version = service.model.version
-        self._variant = str(settings.variant)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -122,12 +121,13 @@ class PredictEndpoint:
                 metrics.errors[PredictionError.INTERNAL].inc()
             message = str(exc) if isinstance(exc, InjectedFailure) else "the model failed"
             return 500, error_body([], message, PredictionError.INTERNAL), []
-        predictions = service.record(values)
+        variant = service.variant.current
+        predictions = service.record(values, variant)
         if metrics is not None:
             metrics.latency.observe(time.perf_counter() - started)
         answer = {
             "model_version": self._model_version,
-            "variant": self._variant,
+            "variant": str(variant),
             "predictions": [
                 {"prediction_id": p.prediction_id, "prediction": p.value} for p in predictions
             ],

@@ -14,6 +14,7 @@ from modelmon.drift import DriftWindow
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import ServingMetrics
 from modelmon.quality import QualityWindow
+from modelmon.variant_source import VariantSource
 
 
 class InjectedFailure(RuntimeError):
@@ -48,7 +49,7 @@ class ModelService:
         self.quality = quality
         self.drift = drift
         self.store = store
-        self._variant = Variant(settings.variant)
+        self.variant = VariantSource(Variant(settings.variant), settings.variant_labels_file)
         self._random = random.Random()  # noqa: S311  # nosec B311 - fault injection, not security
 
     def fail_if_injected(self) -> None:
@@ -67,9 +68,9 @@ class ModelService:
             self.metrics.predictions.inc(len(values))
         return values
 
-    def record(self, values: np.ndarray) -> list[Prediction]:
-        """Gives each prediction of one request its id and keeps it for feedback."""
-        variant = self._variant
+    def record(self, values: np.ndarray, variant: Variant) -> list[Prediction]:
+        """Gives each prediction of one request its id (naming the variant that answers) and
+        keeps it for feedback."""
         predictions = [Prediction(new_prediction_id(variant), float(v)) for v in values]
         for prediction in predictions:
             self.store.put(prediction.prediction_id, prediction.value)
@@ -77,7 +78,7 @@ class ModelService:
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
         self.fail_if_injected()
-        return self.record(self.model_call(matrix))
+        return self.record(self.model_call(matrix), self.variant.current)
 
     def feedback(self, prediction_id: str, truth: float) -> FeedbackResult | None:
         pending = self.store.pop(prediction_id)
