@@ -19,6 +19,7 @@ from modelmon import contract
 from modelmon.contract import FeedbackRejection, PredictionError
 from modelmon.drift import DriftWindow
 from modelmon.feedback_store import FeedbackStore
+from modelmon.loop_histogram import LoopHistogram
 from modelmon.quality import QualityWindow
 
 
@@ -96,9 +97,16 @@ class ServingMetrics:
         self.predictions = bound(contract.PREDICTIONS)
         errors = labelled(contract.PREDICTION_ERRORS, registry)
         self.errors = {reason: errors.labels(*values, reason) for reason in PredictionError}
-        self.latency = bound(contract.PREDICTION_LATENCY, buckets=contract.LATENCY_BUCKETS)
-        self.batch_rows = bound(contract.BATCH_ROWS, buckets=contract.BATCH_ROWS_BUCKETS)
-        self.queue_wait = bound(contract.QUEUE_WAIT, buckets=contract.QUEUE_WAIT_BUCKETS)
+
+        def on_the_loop(spec: contract.Metric, buckets: tuple[float, ...]) -> LoopHistogram:
+            histogram = LoopHistogram(spec, values, buckets)
+            registry.register(histogram)
+            return histogram
+
+        # Observed by /predict and the micro-batcher, on the event loop only.
+        self.latency = on_the_loop(contract.PREDICTION_LATENCY, contract.LATENCY_BUCKETS)
+        self.batch_rows = on_the_loop(contract.BATCH_ROWS, contract.BATCH_ROWS_BUCKETS)
+        self.queue_wait = on_the_loop(contract.QUEUE_WAIT, contract.QUEUE_WAIT_BUCKETS)
         self.queue_rows = bound(contract.QUEUE_ROWS)
         self.feedback = bound(contract.FEEDBACK)
         rejected = labelled(contract.FEEDBACK_REJECTED, registry)
