@@ -9,7 +9,7 @@ import pytest
 
 from local_stack.processes import wait_until
 from local_stack.stack import DEFAULT_VALUES, LocalStack, StackOptions
-from opstool import RELEASE, STACK_GITHUB_TOKEN, STACK_WEBHOOK_TOKEN, GitHubRecorder
+from opstool import NAMESPACE, RELEASE, STACK_GITHUB_TOKEN, STACK_WEBHOOK_TOKEN, GitHubRecorder
 
 OPS_VALUES = Path(__file__).with_name("values-ops.yaml")
 
@@ -31,7 +31,7 @@ def ops_stack(stack_github: GitHubRecorder) -> Iterator[LocalStack]:
             "model-exporter.retrainWebhook.githubApiUrl": stack_github.url,
         },
         release=RELEASE,
-        namespace="kubeflow-user01",
+        namespace=NAMESPACE,
         secrets={
             "retrain-webhook-token": {"token": STACK_WEBHOOK_TOKEN},
             "github-token": {"token": STACK_GITHUB_TOKEN},

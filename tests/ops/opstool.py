@@ -18,6 +18,7 @@ from local_stack.pods import free_port
 BIN_DIR = Path(sys.executable).parent
 USER = "user01"
 RELEASE = "ops"
+NAMESPACE = "kubeflow-user01"
 # Made-up values of the Secrets the stack is given: tests check they never show in output.
 STACK_WEBHOOK_TOKEN = "s" * 32
 STACK_GITHUB_TOKEN = "ghp_" + "g" * 36

@@ -11,7 +11,11 @@ import pytest
 
 from local_stack.stack import LocalStack
 from local_stack.toolchain import REPO_ROOT
-from opstool import USER, Ran, run_ops
+from modelmon.gate.decision import GatePolicy, Verdict
+from modelmon.gate.promql import QueryParams, verdict_query
+from modelmon.gate.readings import read_and_judge
+from modelmon.ops.prometheus import PrometheusAPI, Scope
+from opstool import NAMESPACE, USER, Ran, run_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -71,6 +75,67 @@ def test_ab_test_finds_the_canary_model_better_on_real_feedback(
         assert sent - 3 <= seen <= sent * window / (window - 4) + 3, (variant, sent, ran.stdout)
     p_value = float(re.search(r"p = ([\d.e-]+)", ran.stdout)[1])  # type: ignore[index]
     assert p_value < 0.05
+
+
+def gate(stack: LocalStack, window: str, *flags: str) -> Ran:
+    return run_ops(
+        "gate",
+        *("--prometheus-url", stack.prometheus.url, "--user", USER, "--window", window),
+        *flags,
+    )
+
+
+def test_the_gate_promotes_the_better_canary_and_says_why(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int]
+) -> None:
+    # v2's MAE is 0.05 below v1's; ~500 labels each put the confidence sequence's upper end
+    # below the 0.02 non-inferiority margin
+    ran = gate(ops_stack, f"{undrifted_traffic['seconds'] + 10}s")
+    print(ran.stdout)
+    assert ran.code == 0, ran.stdout + ran.stderr
+    verdict = re.search(r"^verdict: promote: .*MAE canary − stable (-0\.\d+) \[", ran.stdout, re.M)
+    assert verdict, ran.stdout
+    assert -0.09 < float(verdict[1]) < -0.01
+    labels = dict(re.findall(r"^\s+(stable|canary)\s+\d+\s+(\d+)\s+(?:100|9\d)%", ran.stdout, re.M))
+    assert labels.keys() == {"stable", "canary"}, ran.stdout
+
+
+def test_the_gate_holds_until_enough_labels_have_come(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int]
+) -> None:
+    window = f"{undrifted_traffic['seconds'] + 10}s"
+    waiting = gate(ops_stack, window, "--min-feedback", "100000")
+    assert waiting.code == 3, waiting.stdout + waiting.stderr
+    assert "verdict: hold: quality not judged yet" in waiting.stdout
+    refused = gate(ops_stack, window, "--min-coverage", "1.5")
+    assert refused.code == 2
+    assert "min_coverage must be within [0, 1]" in refused.stderr
+
+
+VERDICT_VALUE = {Verdict.PROMOTE: 1.0, Verdict.HOLD: 0.0, Verdict.ROLLBACK: -1.0}
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (GatePolicy(), Verdict.PROMOTE),
+        (GatePolicy(min_feedback=100000), Verdict.HOLD),
+        (GatePolicy(max_latency_p95_seconds=1e-6), Verdict.ROLLBACK),
+    ],
+    ids=["promote", "hold", "rollback"],
+)
+def test_the_engines_verdict_query_agrees_with_the_gate_on_the_local_prometheus(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int], policy, expected
+) -> None:
+    """What Argo Rollouts asks (the AnalysisTemplate's query, with the chart's values filled
+    in as Helm fills them) against what modelmon-ops gate reads and judges, at one instant."""
+    api = PrometheusAPI(ops_stack.prometheus.url)
+    matchers = Scope(USER, NAMESPACE).matchers()
+    window, at = f"{undrifted_traffic['seconds'] + 10}s", time.time()
+    reading = read_and_judge(api, matchers, window, "0s", policy, at)
+    assert reading.decision.verdict is expected, reading.decision.line()
+    query = verdict_query(QueryParams.of(matchers, window, "0s", policy))
+    assert api.value(query, at) == VERDICT_VALUE[expected], reading.decision.line()
 
 
 def test_ab_test_refuses_a_verdict_below_the_minimum_sample(

@@ -189,7 +189,7 @@ def test_the_promql_gate_reads_what_the_python_gate_judges_and_agrees(scenario, 
     decision = judge(stable, canary, policy)
     assert decision.verdict is expected, decision.line()
 
-    params = QueryParams.of(MATCHERS, WINDOW_MINUTES * 60, delay * 60, policy)
+    params = QueryParams.of(MATCHERS, f"{WINDOW_MINUTES}m", f"{delay}m", policy)
     expressions = {verdict_query(params): VERDICT_VALUE[decision.verdict]}
     for variant, state in ((Variant.STABLE, stable), (Variant.CANARY, canary)):
         queries = VariantQueries(params, variant)

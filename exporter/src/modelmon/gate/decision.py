@@ -12,11 +12,12 @@ of a false rollback stays at most α.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from modelmon.contract import Variant
-from modelmon.gate.sequential import Sums, difference
+from modelmon.gate.sequential import MIN_SAMPLES, Sums, difference
 
 
 class Verdict(StrEnum):
@@ -49,16 +50,46 @@ class VariantState:
         return min(1.0, self.absolute_errors.n / self.labellable)
 
 
+def _setting(default: float, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class GatePolicy:
-    alpha: float = 0.05  # the chance of ever rolling back a canary as good as stable
-    mixture_sd: float = 0.05  # the MAE difference the test finds quickest
-    min_feedback: int = 200  # per variant, before quality is judged
-    min_coverage: float = 0.5  # per variant, before quality is judged
-    non_inferiority: float = 0.02  # the canary may be this much worse in MAE and still promote
-    max_error_ratio: float = 0.01
-    max_latency_p95_seconds: float = 0.5
-    max_drift_gap: float = 0.15  # canary's drift score above stable's, in PSI
+    """What the gate demands; `modelmon-ops gate` takes each as a flag, the chart as a value."""
+
+    alpha: float = _setting(0.05, "chance of ever rolling back a canary as good as stable")
+    mixture_sd: float = _setting(0.05, "the MAE difference the sequential test finds quickest")
+    min_feedback: int = _setting(200, "labels each variant needs before quality is judged")
+    min_coverage: float = _setting(
+        0.5, "share of each variant's labellable predictions that must have their label"
+    )
+    non_inferiority: float = _setting(
+        0.02, "how much worse in MAE the canary may be and still be promoted"
+    )
+    max_error_ratio: float = _setting(0.01, "largest share of failed canary requests")
+    max_latency_p95_seconds: float = _setting(0.5, "largest canary p95 latency, in seconds")
+    max_drift_gap: float = _setting(
+        0.15, "how far the canary's drift score (PSI) may exceed stable's"
+    )
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}"
+            for name, rule, ok in (
+                ("alpha", "within (0, 1)", 0 < self.alpha < 1),
+                ("mixture_sd", "positive", self.mixture_sd > 0),
+                ("min_feedback", f"at least {MIN_SAMPLES}", self.min_feedback >= MIN_SAMPLES),
+                ("min_coverage", "within [0, 1]", 0 <= self.min_coverage <= 1),
+                ("non_inferiority", "0 or more", self.non_inferiority >= 0),
+                ("max_error_ratio", "within [0, 1]", 0 <= self.max_error_ratio <= 1),
+                ("max_latency_p95_seconds", "positive", self.max_latency_p95_seconds > 0),
+                ("max_drift_gap", "0 or more", self.max_drift_gap >= 0),
+            )
+            if not ok
+        ]
+        if problems:
+            raise ValueError("gate policy: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,13 @@ def read_state(
 def read_and_judge(
     api: PrometheusAPI,
     matchers: str,
-    window_seconds: int,
-    label_delay_seconds: int,
+    window: str,
+    label_delay: str,
     policy: GatePolicy,
     at: float | None = None,
 ) -> GateReading:
-    params = QueryParams.of(matchers, window_seconds, label_delay_seconds, policy)
+    """`window` and `label_delay` are PromQL durations (e.g. 1h, 30m, 0s)."""
+    params = QueryParams.of(matchers, window, label_delay, policy)
     stable, canary = (
         read_state(api, VariantQueries(params, variant), at)
         for variant in (Variant.STABLE, Variant.CANARY)

@@ -1,0 +1,145 @@
+"""modelmon-ops promote on the local stack: the promotion loop and the gate it runs in the CLI,
+with the local stack as the cluster (its `helm upgrade --reuse-values` moves the weight, its
+ConfigMap store keeps the promotion's state), under real traffic from modelmon-ops load.
+
+A canary as good as stable or better reaches 100 %; a worse model file is rolled back to 0 %; a
+canary whose labels do not come holds at its first step, then stops there without a verdict.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from sklearn.tree import DecisionTreeRegressor
+
+from local_stack.stack import LocalStack
+from modelmon import artifact
+from modelmon.gate.decision import GatePolicy
+from modelmon.ops.commands.delivery import gate_reader, judged
+from modelmon.ops.helm_release import STATE_KEY, WEIGHT_VALUE, state_config_map
+from modelmon.ops.prometheus import PrometheusAPI, Scope
+from modelmon.ops.promotion import Phase, Plan, Promotion, PromotionState
+from modelmon.train import ModelRecipe, train
+from opstool import BIN_DIR, NAMESPACE, RELEASE, USER
+from support import eventually
+
+# Fewer labels than the default 200 before quality is judged, to keep the test short; the
+# gate's other settings are its defaults.
+POLICY = GatePolicy(min_feedback=100)
+PLAN = Plan(steps=(10, 50), soak_seconds=3, interval_seconds=1, max_hold_seconds=10)
+CANARY_MODEL = "model-exporter.canary.modelPath"
+
+
+class LocalRelease:
+    """The release on the local stack, through the same two operations HelmRelease performs on
+    a cluster: an upgrade that sets the weight, and a ConfigMap that keeps the state."""
+
+    def __init__(self, stack: LocalStack, router_url: str) -> None:
+        self.stack = stack
+        self.router_url = router_url
+        self.weights: list[int] = []
+
+    def set_weight(self, weight: int) -> None:
+        self.stack.upgrade({WEIGHT_VALUE: str(weight)})
+        self.weights.append(weight)
+        eventually(
+            lambda: router_weight(self.router_url),
+            lambda now: now == weight,
+            10,
+            f"router at {weight}",
+        )
+
+    def load_state(self) -> PromotionState | None:
+        data = self.stack.runtime.config_maps.get(state_config_map(RELEASE), {})
+        return PromotionState.from_json(data[STATE_KEY]) if STATE_KEY in data else None
+
+    def save_state(self, state: PromotionState) -> None:
+        self.stack.update_config_map(state_config_map(RELEASE), STATE_KEY, state.to_json())
+
+
+def router_weight(router_url: str) -> float:
+    return float(requests.get(f"{router_url}/readyz", timeout=5).json()["canary_weight"])
+
+
+@contextmanager
+def traffic(router_url: str, *flags: str) -> Iterator[None]:
+    """modelmon-ops load in the background: 100 predictions a second, each with its label."""
+    command = [str(BIN_DIR / "modelmon-ops"), "load", "--url", router_url, "--rate", "100"]
+    command += ["--duration", "300s", "--mix", "0:1:0", "--concurrency", "8", *flags]
+    load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
+
+
+def promote(stack: LocalStack, router_url: str, revision: str) -> tuple[Phase, LocalRelease]:
+    cluster = LocalRelease(stack, router_url)
+    api = PrometheusAPI(stack.prometheus.url)
+    gate = judged(gate_reader(api, Scope(USER, NAMESPACE).matchers(), 0, POLICY))
+    lines: list[str] = []
+    phase = Promotion(cluster, gate, PLAN, lines.append).run(revision)
+    print("\n".join(lines), file=sys.stderr)
+    return phase, cluster
+
+
+@pytest.fixture
+def restored(ops_stack: LocalStack) -> Iterator[None]:
+    """The ops stack's canary as the other tests expect it, whatever a test did to it."""
+    before = {WEIGHT_VALUE: "50", CANARY_MODEL: "/opt/modelmon/models/model-v2.joblib"}
+    yield
+    ops_stack.upgrade(before)
+
+
+def test_a_canary_without_labels_holds_at_its_first_step(ops_stack, router_url, restored):
+    with traffic(router_url, "--no-feedback"):
+        phase, cluster = promote(ops_stack, router_url, "no-labels")
+    assert phase is Phase.HELD
+    assert cluster.weights == [10]
+    assert router_weight(router_url) == 10
+    saved = cluster.load_state()
+    assert saved is not None
+    assert saved.phase is Phase.HELD
+    assert "quality not judged yet" in saved.last_verdict
+
+
+def test_a_better_canary_is_promoted_to_all_the_traffic(ops_stack, router_url, restored):
+    with traffic(router_url):
+        phase, cluster = promote(ops_stack, router_url, "v2-better")
+    assert phase is Phase.PROMOTED, cluster.load_state()
+    assert cluster.weights == [10, 50, 100]
+    assert router_weight(router_url) == 100
+    saved = cluster.load_state()
+    assert saved is not None
+    assert saved.last_verdict.startswith("promote: canary MAE within")
+
+
+def test_a_worse_model_file_is_rolled_back_to_no_traffic(
+    ops_stack, router_url, restored, tmp_path: Path
+):
+    stump = ModelRecipe(
+        "0.1.0",
+        "model-stump.joblib",
+        "DecisionTreeRegressor",
+        lambda seed: DecisionTreeRegressor(max_depth=1, random_state=seed),
+    )
+    model, score = train(stump)
+    assert score.mae > 0.5, "worse than stable's 0.25"
+    artifact.save(model, tmp_path / stump.file_name)
+    ops_stack.upgrade({CANARY_MODEL: str(tmp_path / stump.file_name)})
+    with traffic(router_url):
+        phase, cluster = promote(ops_stack, router_url, "stump")
+    assert phase is Phase.ROLLED_BACK, cluster.load_state()
+    assert cluster.weights[0] == 10
+    assert cluster.weights[-1] == 0
+    assert router_weight(router_url) == 0
+    saved = cluster.load_state()
+    assert saved is not None
+    assert saved.last_verdict.startswith("rollback: canary MAE worse than stable")
