@@ -11,7 +11,7 @@ COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-header --allow-unsafe 
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 PIP_FAILED := { echo "setup: error: pip could not install the Python dependencies (see above): check the network or the package index, then run make again" >&2; exit 2; }
 
-.PHONY: help setup tools readmes demo test test-kind bench bench-tenants soak lint lock clean
+.PHONY: help setup tools readmes gate-query demo test test-kind bench bench-tenants soak lint lock clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ soak: setup  ## Soak benchmark: 10 minutes of steady load on the local stack; be
 
 lint: setup  ## ruff and mypy only (the test suite runs them too).
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+gate-query: setup  ## Regenerate the chart's copy of the gate's PromQL verdict from modelmon.gate.promql.
+	@$(BIN)/python -m modelmon.gate.promql charts/model-exporter
 
 lock: setup  ## Re-pin requirements after editing a requirements .in file.
 	@$(PIP) pip-tools==7.6.2

@@ -26,7 +26,13 @@ SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
 VALUES_DIR = REPO_ROOT / "values"
 CI_VALUES_DIR = chart.UMBRELLA / "ci"
 EXPORTER_CI_VALUES_DIR = chart.EXPORTER_CHART / "ci"
-CUSTOM_GROUPS = ("monitoring.coreos.com", "gateway.networking.k8s.io")
+CUSTOM_GROUPS = (
+    "monitoring.coreos.com",
+    "gateway.networking.k8s.io",
+    "argoproj.io",
+    "flagger.app",
+    "serving.kserve.io",
+)
 STACK_OFF = {"kube-prometheus-stack.enabled": "false"}
 
 VALUES_FILES = sorted(VALUES_DIR.rglob("*.yaml"))

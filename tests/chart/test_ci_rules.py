@@ -5,6 +5,7 @@ cannot come back."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from local_stack import chart
 from local_stack.toolchain import REPO_ROOT
-from manifest_checks import STACK_OFF, enables_stack, render_profile
+from manifest_checks import STACK_OFF, enables_stack, render_profile, validation_errors
 
 CT = yaml.safe_load((REPO_ROOT / "ct.yaml").read_text())
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -143,3 +144,44 @@ def test_the_rules_catch_the_mistakes_they_exist_for(monkeypatch) -> None:
     monkeypatch.setattr(__name__ + ".ct_commands", lambda verb: [({}, every_chart_only)])
     with pytest.raises(AssertionError, match="changed charts"):
         test_versions_are_judged_only_on_pull_requests_where_ct_can_judge_them()
+
+
+ARGO_PLUGIN = REPO_ROOT / ".ci" / "argo-rollouts" / "gateway-api-plugin.yaml"
+PINNED_RELEASE = r"https://github\.com/{}/releases/download/v\d+\.\d+\.\d+/"
+
+
+def test_argo_rollouts_and_its_plugin_are_installed_pinned_before_ct_installs_their_profile():
+    """ct install --all installs ci/argo-rollouts-values.yaml with the rest: a Rollout, an
+    AnalysisTemplate and HTTPRoutes need their CRDs, the controller and its Gateway API plugin
+    in the cluster first (the plugin from the controller's ConfigMap, read at start:
+    utils/config/config.go in argoproj/argo-rollouts)."""
+    kind_steps = [step for name, step in steps() if name == "e2e-kind.yaml"]
+    runs = [step.get("run", "") for step in kind_steps]
+    ct_install = next(i for i, run in enumerate(runs) if "ct install" in run)
+    before = "\n".join(runs[:ct_install])
+    assert re.search(PINNED_RELEASE.format("argoproj/argo-rollouts") + "install.yaml", before)
+    assert re.search(PINNED_RELEASE.format("kubernetes-sigs/gateway-api"), before)
+    assert f"kubectl apply -f {ARGO_PLUGIN.relative_to(REPO_ROOT)}" in before
+    restart = before.index("rollout restart deployment/argo-rollouts")
+    assert before.index(str(ARGO_PLUGIN.relative_to(REPO_ROOT))) < restart
+
+    plugin = list(yaml.safe_load_all(ARGO_PLUGIN.read_text()))
+    errors = [error for obj in plugin for error in validation_errors(obj)]
+    assert not errors, errors
+    [config] = [o for o in plugin if o["kind"] == "ConfigMap"]
+    [entry] = yaml.safe_load(config["data"]["trafficRouterPlugins"])
+    assert re.match(
+        PINNED_RELEASE.format("argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi"),
+        entry["location"],
+    )
+    rollout = next(
+        o
+        for o in chart.render(
+            chart.EXPORTER_CHART,
+            release="r1",
+            namespace="ct",
+            values_files=[chart.EXPORTER_CHART / "ci" / "argo-rollouts-values.yaml"],
+        )
+        if o["kind"] == "Rollout"
+    )
+    assert entry["name"] in rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]

@@ -10,6 +10,9 @@ command:
 args:
   - --port={{ $values.containerPort | int64 }}
   - --variant={{ .variant.name }}
+  {{- if include "model-exporter.engineDriven" .root }}
+  - --variant-labels-file=/etc/podinfo/labels
+  {{- end }}
   - --model-path={{ $spec.modelPath }}
   - --user-id={{ $values.userId }}
   - --quality-window={{ $values.quality.window | int64 }}
@@ -48,6 +51,11 @@ resources:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- if include "model-exporter.engineDriven" .root }}
+  - name: podinfo
+    mountPath: /etc/podinfo
+    readOnly: true
+  {{- end }}
   {{- with $values.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -57,6 +65,15 @@ volumeMounts:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- if include "model-exporter.engineDriven" . }}
+# The pod's labels, rewritten by the kubelet when the engine relabels the pod on promotion.
+- name: podinfo
+  downwardAPI:
+    items:
+      - path: labels
+        fieldRef:
+          fieldPath: metadata.labels
+{{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
