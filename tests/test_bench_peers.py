@@ -78,3 +78,22 @@ def test_mlserver_is_given_the_artifacts_estimator_and_the_exporters_batching_li
     [plain_settings] = [p for p in tmp_path.rglob("model-settings.json") if "plain" in str(p)]
     assert "max_batch_size" not in json.loads(plain_settings.read_text())
     assert plain.path == server.path
+
+
+def test_the_gate_benchmark_writes_a_row_per_delay_canary_and_procedure(tmp_path):
+    out = tmp_path / "results-gate.md"
+    done = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "bench_gate.py"), "--aa-runs", "20", "--runs", "10"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=BENCH_DIR,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [
+        line for line in out.read_text().splitlines() if line.startswith("| ") and " min |" in line
+    ]
+    assert len(rows) == 3 * 4 * 2  # delays x canaries x procedures
+    assert "False rollbacks of the sequential gate" in out.read_text()
