@@ -82,9 +82,9 @@ def test_mlserver_is_given_the_artifacts_estimator_and_the_exporters_batching_li
 
 def test_the_gate_benchmark_writes_a_row_per_delay_canary_and_procedure(tmp_path):
     out = tmp_path / "results-gate.md"
+    sizes = ["--aa-runs", "20", "--runs", "10"]
     done = subprocess.run(
-        [sys.executable, str(BENCH_DIR / "bench_gate.py"), "--aa-runs", "20", "--runs", "10"]
-        + ["--out", str(out)],
+        [sys.executable, str(BENCH_DIR / "bench_gate.py"), *sizes, "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
