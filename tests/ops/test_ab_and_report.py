@@ -8,14 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from local_stack import chart
 from local_stack.stack import LocalStack
 from local_stack.toolchain import REPO_ROOT
 from modelmon.gate.decision import GatePolicy, Verdict
-from modelmon.gate.promql import QueryParams, verdict_query
 from modelmon.gate.readings import read_and_judge
 from modelmon.ops.prometheus import PrometheusAPI, Scope
-from opstool import NAMESPACE, USER, Ran, run_ops
+from opstool import NAMESPACE, RELEASE, USER, Ran, run_ops
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -115,26 +116,52 @@ def test_the_gate_holds_until_enough_labels_have_come(
 VERDICT_VALUE = {Verdict.PROMOTE: 1.0, Verdict.HOLD: 0.0, Verdict.ROLLBACK: -1.0}
 
 
+def analysis_template_query(window: str, gate: dict[str, object], tmp_path: Path) -> str:
+    """The query of the AnalysisTemplate the chart renders for this release and gate values."""
+    values = tmp_path / "gate.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "userId": USER,
+                "gatewayAPI": {"enabled": True},
+                "delivery": {"engine": "argoRollouts", "gate": {"window": window, **gate}},
+            }
+        )
+    )
+    objects = chart.render(
+        chart.EXPORTER_CHART, release=RELEASE, namespace=NAMESPACE, values_files=[values]
+    )
+    [template] = [o for o in objects if o["kind"] == "AnalysisTemplate"]
+    return str(template["spec"]["metrics"][0]["provider"]["prometheus"]["query"])
+
+
 @pytest.mark.parametrize(
-    ("policy", "expected"),
+    ("gate", "expected"),
     [
-        (GatePolicy(), Verdict.PROMOTE),
-        (GatePolicy(min_feedback=100000), Verdict.HOLD),
-        (GatePolicy(max_latency_p95_seconds=1e-6), Verdict.ROLLBACK),
+        ({}, Verdict.PROMOTE),
+        ({"minFeedback": 100000}, Verdict.HOLD),
+        ({"maxLatencyP95Seconds": 1e-6}, Verdict.ROLLBACK),
     ],
     ids=["promote", "hold", "rollback"],
 )
-def test_the_engines_verdict_query_agrees_with_the_gate_on_the_local_prometheus(
-    ops_stack: LocalStack, undrifted_traffic: dict[str, int], policy, expected
+def test_the_argo_rollouts_query_gives_the_gates_verdict_on_the_local_prometheus(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int], gate, expected, tmp_path
 ) -> None:
-    """What Argo Rollouts asks (the AnalysisTemplate's query, with the chart's values filled
-    in as Helm fills them) against what modelmon-ops gate reads and judges, at one instant."""
+    """The AnalysisTemplate's query as the chart renders it (Argo Rollouts substitutes nothing
+    in it: it holds no {{args}}) against what modelmon-ops gate reads and judges, at one
+    instant, on the same counters."""
     api = PrometheusAPI(ops_stack.prometheus.url)
-    matchers = Scope(USER, NAMESPACE).matchers()
     window, at = f"{undrifted_traffic['seconds'] + 10}s", time.time()
-    reading = read_and_judge(api, matchers, window, "0s", policy, at)
+    policy = GatePolicy(
+        min_feedback=int(gate.get("minFeedback", GatePolicy.min_feedback)),
+        max_latency_p95_seconds=float(
+            gate.get("maxLatencyP95Seconds", GatePolicy.max_latency_p95_seconds)
+        ),
+    )
+    reading = read_and_judge(api, Scope(USER, NAMESPACE).matchers(), window, "0s", policy, at)
     assert reading.decision.verdict is expected, reading.decision.line()
-    query = verdict_query(QueryParams.of(matchers, window, "0s", policy))
+    query = analysis_template_query(window, gate, tmp_path)
+    assert "{{" not in query
     assert api.value(query, at) == VERDICT_VALUE[expected], reading.decision.line()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pytest
 import requests
 from sklearn.tree import DecisionTreeRegressor
 
+from local_stack.models import IMAGE_MODEL_DIR
 from local_stack.stack import LocalStack
 from modelmon import artifact
 from modelmon.gate.decision import GatePolicy
@@ -91,14 +92,31 @@ def promote(stack: LocalStack, router_url: str, revision: str) -> tuple[Phase, L
 
 
 @pytest.fixture
-def restored(ops_stack: LocalStack) -> Iterator[None]:
-    """The ops stack's canary as the other tests expect it, whatever a test did to it."""
-    before = {WEIGHT_VALUE: "50", CANARY_MODEL: "/opt/modelmon/models/model-v2.joblib"}
-    yield
-    ops_stack.upgrade(before)
+def revision(ops_stack: LocalStack) -> Iterator[Callable[[str, artifact.ModelArtifact], None]]:
+    """Deploys a new canary revision, as an image with a new model file would: the file in the
+    image's model folder, the canary's pods replaced (so its windows start empty, as a new
+    revision's do). Afterwards the ops stack's canary is as the other tests expect it."""
+    models = ops_stack.runtime.path_map[IMAGE_MODEL_DIR]
+    written: list[Path] = []
+
+    def deploy(name: str, model: artifact.ModelArtifact) -> None:
+        path = models / f"model-{name}.joblib"
+        artifact.save(model, path)
+        written.append(path)
+        ops_stack.upgrade({CANARY_MODEL: f"{IMAGE_MODEL_DIR}/{path.name}"})
+
+    yield deploy
+    ops_stack.upgrade({WEIGHT_VALUE: "50", CANARY_MODEL: f"{IMAGE_MODEL_DIR}/model-v2.joblib"})
+    for path in written:
+        path.unlink()
 
 
-def test_a_canary_without_labels_holds_at_its_first_step(ops_stack, router_url, restored):
+def v2(ops_stack: LocalStack) -> artifact.ModelArtifact:
+    return artifact.load(ops_stack.runtime.path_map[IMAGE_MODEL_DIR] / "model-v2.joblib")
+
+
+def test_a_canary_without_labels_holds_at_its_first_step(ops_stack, router_url, revision):
+    revision("v2-no-labels", v2(ops_stack))
     with traffic(router_url, "--no-feedback"):
         phase, cluster = promote(ops_stack, router_url, "no-labels")
     assert phase is Phase.HELD
@@ -110,7 +128,8 @@ def test_a_canary_without_labels_holds_at_its_first_step(ops_stack, router_url, 
     assert "quality not judged yet" in saved.last_verdict
 
 
-def test_a_better_canary_is_promoted_to_all_the_traffic(ops_stack, router_url, restored):
+def test_a_better_canary_is_promoted_to_all_the_traffic(ops_stack, router_url, revision):
+    revision("v2-better", v2(ops_stack))
     with traffic(router_url):
         phase, cluster = promote(ops_stack, router_url, "v2-better")
     assert phase is Phase.PROMOTED, cluster.load_state()
@@ -121,9 +140,7 @@ def test_a_better_canary_is_promoted_to_all_the_traffic(ops_stack, router_url, r
     assert saved.last_verdict.startswith("promote: canary MAE within")
 
 
-def test_a_worse_model_file_is_rolled_back_to_no_traffic(
-    ops_stack, router_url, restored, tmp_path: Path
-):
+def test_a_worse_model_file_is_rolled_back_to_no_traffic(ops_stack, router_url, revision):
     stump = ModelRecipe(
         "0.1.0",
         "model-stump.joblib",
@@ -132,8 +149,7 @@ def test_a_worse_model_file_is_rolled_back_to_no_traffic(
     )
     model, score = train(stump)
     assert score.mae > 0.5, "worse than stable's 0.25"
-    artifact.save(model, tmp_path / stump.file_name)
-    ops_stack.upgrade({CANARY_MODEL: str(tmp_path / stump.file_name)})
+    revision("stump", model)
     with traffic(router_url):
         phase, cluster = promote(ops_stack, router_url, "stump")
     assert phase is Phase.ROLLED_BACK, cluster.load_state()
