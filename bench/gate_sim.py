@@ -25,7 +25,7 @@ import numpy as np
 
 from modelmon.gate.decision import GatePolicy, VariantState, Verdict, judge
 from modelmon.gate.sequential import Sums
-from modelmon.ops.abtest import ErrorSums, compare
+from modelmon.ops.abtest import compare
 
 STEPS = (10, 50, 100)  # canary weight, %; reaching the last one is the promotion
 
@@ -143,8 +143,7 @@ def welch(schedule: WelchSchedule) -> Procedure:
             return None
         newest = minute - traffic.label_delay  # feedback received in the window is about these
         stable, canary = (
-            ErrorSums(*streams.sums(side, run, newest - schedule.window + 1, newest))
-            for side in (0, 1)
+            Sums(*streams.sums(side, run, newest - schedule.window + 1, newest)) for side in (0, 1)
         )
         if min(stable.n, canary.n) < max(schedule.min_samples, 2):
             return None  # too few samples: asked again at the next check, or given up

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from modelmon.ops.abtest import ErrorSums, compare
+from modelmon.gate.sequential import Sums
+from modelmon.ops.abtest import compare
 
 
-def sums_of(errors: np.ndarray) -> ErrorSums:
-    return ErrorSums(float(len(errors)), float(np.abs(errors).sum()), float((errors**2).sum()))
+def sums_of(errors: np.ndarray) -> Sums:
+    return Sums(float(len(errors)), float(np.abs(errors).sum()), float((errors**2).sum()))
 
 
 @pytest.mark.parametrize(("stable_scale", "canary_scale"), [(0.25, 0.20), (0.2, 0.2), (0.2, 0.3)])

@@ -21,31 +21,16 @@ from modelmon.contract import (
     VARIANT_LABEL,
     Variant,
 )
+from modelmon.gate.sequential import Sums
 from modelmon.ops.prometheus import PrometheusAPI, Scope
 
-COUNTERS = {"n": FEEDBACK, "abs_sum": FEEDBACK_ABSOLUTE_ERROR, "sq_sum": FEEDBACK_SQUARED_ERROR}
-
-
-@dataclass(frozen=True)
-class ErrorSums:
-    n: float
-    abs_sum: float
-    sq_sum: float
-
-    @property
-    def mae(self) -> float:
-        return self.abs_sum / self.n
-
-    @property
-    def variance(self) -> float:
-        """Sample variance of |e| from the sums: (Σe² − n·MAE²) / (n − 1)."""
-        return max(0.0, (self.sq_sum - self.n * self.mae**2) / (self.n - 1))
+COUNTERS = {"n": FEEDBACK, "total": FEEDBACK_ABSOLUTE_ERROR, "squares": FEEDBACK_SQUARED_ERROR}
 
 
 @dataclass(frozen=True)
 class Comparison:
-    stable: ErrorSums
-    canary: ErrorSums
+    stable: Sums
+    canary: Sums
     p_value: float
     t_statistic: float
     effect_size: float  # Hedges' g of the canary's |e| against stable's; < 0: canary better
@@ -73,12 +58,12 @@ class InsufficientSample(Exception):
         super().__init__(f"too few feedback samples for a verdict ({shown}; need {minimum} each)")
 
 
-def compare(stable: ErrorSums, canary: ErrorSums, alpha: float = 0.05) -> Comparison:
+def compare(stable: Sums, canary: Sums, alpha: float = 0.05) -> Comparison:
     s_sd, c_sd = math.sqrt(stable.variance), math.sqrt(canary.variance)
     result = stats.ttest_ind_from_stats(
-        canary.mae, c_sd, canary.n, stable.mae, s_sd, stable.n, equal_var=False
+        canary.mean, c_sd, canary.n, stable.mean, s_sd, stable.n, equal_var=False
     )
-    difference = canary.mae - stable.mae
+    difference = canary.mean - stable.mean
     se2_c, se2_s = canary.variance / canary.n, stable.variance / stable.n
     standard_error = math.sqrt(se2_c + se2_s)
     dof = (
@@ -107,7 +92,7 @@ def compare(stable: ErrorSums, canary: ErrorSums, alpha: float = 0.05) -> Compar
     )
 
 
-def read_sums(api: PrometheusAPI, scope: Scope, window: str) -> dict[str, ErrorSums]:
+def read_sums(api: PrometheusAPI, scope: Scope, window: str) -> dict[str, Sums]:
     values = {
         name: api.by_label(
             f"sum by ({VARIANT_LABEL}) (increase({metric}{{{scope.matchers()}}}[{window}]))",
@@ -116,9 +101,7 @@ def read_sums(api: PrometheusAPI, scope: Scope, window: str) -> dict[str, ErrorS
         for name, metric in COUNTERS.items()
     }
     return {
-        variant: ErrorSums(
-            n, values["abs_sum"].get(variant, 0.0), values["sq_sum"].get(variant, 0.0)
-        )
+        variant: Sums(n, values["total"].get(variant, 0.0), values["squares"].get(variant, 0.0))
         for variant, n in values["n"].items()
     }
 
@@ -138,7 +121,7 @@ def format_comparison(comparison: Comparison) -> list[str]:
     return [
         f"  {'variant':<8} {'n':>8} {'MAE':>8} {'sd(|e|)':>8}",
         *(
-            f"  {name:<8} {sums.n:>8.0f} {sums.mae:>8.4f} {math.sqrt(sums.variance):>8.4f}"
+            f"  {name:<8} {sums.n:>8.0f} {sums.mean:>8.4f} {math.sqrt(sums.variance):>8.4f}"
             for name, sums in ((Variant.STABLE, c.stable), (Variant.CANARY, c.canary))
         ),
         f"  MAE difference (canary − stable): {c.difference:+.4f}, "
