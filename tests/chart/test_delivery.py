@@ -216,3 +216,20 @@ def test_values_an_engine_cannot_work_with_are_refused_by_name(values, message):
     with pytest.raises(chart.ChartError) as refused:
         render(**values)
     assert message in str(refused.value)
+
+
+def test_the_notes_name_the_rollout_and_the_template_the_chart_renders():
+    printed = chart.helm(
+        "install",
+        RELEASE,
+        str(chart.EXPORTER_CHART),
+        "--dry-run=client",
+        "--namespace",
+        NAMESPACE,
+        "--values",
+        str(ARGO_PROFILE),
+    ).split("NOTES:", 1)[1]
+    objects = render()
+    assert f"Rollout {one(objects, 'Rollout')['metadata']['name']} " in printed
+    assert f"AnalysisTemplate {one(objects, 'AnalysisTemplate')['metadata']['name']}." in printed
+    assert "10 → 50 → 100 %" in printed
