@@ -10,17 +10,16 @@ true without a restart.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from modelmon.contract import VARIANT_POD_LABEL, Variant
+from modelmon.watched_file import WatchedFile
 
 log = logging.getLogger("modelmon.exporter")
 
-# The kubelet swaps a symlink to update the file; stat() shows a new inode or mtime.
+# How often the labels file is checked for a change (modelmon.watched_file).
 CHECK_INTERVAL_SECONDS = 1.0
 
 
@@ -46,39 +45,29 @@ class VariantSource:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._variant = initial
-        self._file = labels_file
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._signature: tuple[int, int] | None = None
-        self._next_check = 0.0
-        if labels_file is not None:
-            self._reload_if_changed(labels_file)
+        self._file = (
+            None if labels_file is None else WatchedFile(labels_file, CHECK_INTERVAL_SECONDS, clock)
+        )
+        if self._file is not None:
+            self._take(self._file, self._file.read)
 
     @property
     def current(self) -> Variant:
-        if self._file is None:
-            return self._variant
-        now = self._clock()
-        if now >= self._next_check:
-            with self._lock:
-                if now >= self._next_check:
-                    self._next_check = now + CHECK_INTERVAL_SECONDS
-                    self._reload_if_changed(self._file)
+        if self._file is not None:
+            self._take(self._file, self._file.changed_text)
         return self._variant
 
-    def _reload_if_changed(self, labels_file: Path) -> None:
+    def _take(self, labels: WatchedFile, read: Callable[[], str | None]) -> None:
         try:
-            stat = os.stat(labels_file)
-            signature = (stat.st_ino, stat.st_mtime_ns)
-            if signature == self._signature:
-                return
-            self._signature = signature
-            found = variant_from_labels(labels_file.read_text())
+            text = read()
         except OSError as exc:
-            log.warning("keeping variant %s: %s: %s", self._variant, labels_file, exc)
+            log.warning("keeping variant %s: %s: %s", self._variant, labels.path, exc)
             return
+        if text is None:
+            return
+        found = variant_from_labels(text)
         if found is None:
-            log.warning("keeping variant %s: %s names none", self._variant, labels_file)
+            log.warning("keeping variant %s: %s names none", self._variant, labels.path)
         elif found is not self._variant:
             log.info("variant %s -> %s (pod relabelled)", self._variant, found)
             self._variant = found
