@@ -37,19 +37,23 @@ def test_the_mlserver_lock_pins_what_its_input_names():
 BENCH_DIR = REPO_ROOT / "bench"
 
 
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=BENCH_DIR,
+    )
+
+
 @pytest.mark.parametrize(
     "script", ["bench_exporter.py", "bench_router.py", "bench_gate.py", "model_floor.py"]
 )
 def test_the_benchmark_scripts_import_and_explain_themselves(script):
     """`make bench` is not part of the suite: this keeps its scripts from rotting unseen."""
-    done = subprocess.run(
-        [sys.executable, str(BENCH_DIR / script), "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=BENCH_DIR,
-    )
+    done = run_script(script, "--help")
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
 
@@ -82,15 +86,7 @@ def test_mlserver_is_given_the_artifacts_estimator_and_the_exporters_batching_li
 
 def test_the_gate_benchmark_writes_a_row_per_delay_canary_and_procedure(tmp_path):
     out = tmp_path / "results-gate.md"
-    sizes = ["--aa-runs", "20", "--runs", "10"]
-    done = subprocess.run(
-        [sys.executable, str(BENCH_DIR / "bench_gate.py"), *sizes, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=BENCH_DIR,
-    )
+    done = run_script("bench_gate.py", "--aa-runs", "20", "--runs", "10", "--out", str(out))
     assert done.returncode == 0, done.stderr
     rows = [
         line for line in out.read_text().splitlines() if line.startswith("| ") and " min |" in line

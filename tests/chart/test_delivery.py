@@ -20,7 +20,7 @@ from local_stack import chart
 from modelmon.config import parse_settings
 from modelmon.contract import VARIANT_POD_LABEL, Variant
 from modelmon.gate.decision import GatePolicy
-from modelmon.gate.promql import CHART_COPY, QueryParams, _camel, chart_copy, verdict_query
+from modelmon.gate.promql import CHART_COPY, QueryParams, chart_copy, values_key, verdict_query
 
 ARGO_PROFILE = chart.EXPORTER_CHART / "ci" / "argo-rollouts-values.yaml"
 NAMESPACE, RELEASE = "kubeflow-user07", "user07"
@@ -55,7 +55,7 @@ def test_the_charts_copy_of_the_verdict_query_is_generated_from_the_gate():
 def test_the_charts_gate_defaults_are_the_gates():
     gate = chart_gate_values()
     for field in dataclasses.fields(GatePolicy):
-        assert gate[_camel(field.name)] == field.default, field.name
+        assert gate[values_key(field.name)] == field.default, field.name
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_the_analysis_template_asks_prometheus_the_gates_own_verdict(overrides, 
     [metric] = template["spec"]["metrics"]
     gate = chart_gate_values() | overrides
     policy = GatePolicy(
-        **{field.name: gate[_camel(field.name)] for field in dataclasses.fields(GatePolicy)}
+        **{field.name: gate[values_key(field.name)] for field in dataclasses.fields(GatePolicy)}
     )
     params = QueryParams.of(
         f'user_id="user07",namespace="{NAMESPACE}"', gate["window"], gate["labelDelay"], policy

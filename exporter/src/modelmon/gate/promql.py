@@ -75,10 +75,11 @@ class QueryParams:
     def helm_placeholders(cls) -> QueryParams:
         """The chart's copy: each value a field of the `.gate` dict the chart passes to `tpl`."""
         names = [field.name for field in dataclasses.fields(cls)]
-        return cls(**{name: "{{ .gate." + _camel(name) + " }}" for name in names})
+        return cls(**{name: "{{ .gate." + values_key(name) + " }}" for name in names})
 
 
-def _camel(name: str) -> str:
+def values_key(name: str) -> str:
+    """The chart's name for a setting: min_feedback -> minFeedback."""
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
 
