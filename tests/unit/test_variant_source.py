@@ -36,6 +36,22 @@ def test_the_labels_file_names_the_variant():
     assert variant_from_labels(f'{VARIANT_POD_LABEL}="blue"\n') is None
 
 
+def test_flaggers_primary_pods_are_stable_by_their_selector_label(tmp_path):
+    # Flagger's primary pods carry the canary's labels with "-primary" appended to the value of
+    # its selector label (pkg/canary/deployment_controller.go, makePrimaryLabels).
+    primary = 'app="user07-model-exporter-primary"\napp.kubernetes.io/name="model-exporter"\n'
+    canary = 'app="user07-model-exporter"\napp.kubernetes.io/name="model-exporter"\n'
+    assert variant_from_labels(primary, primary_label="app") is Variant.STABLE
+    assert variant_from_labels(canary, primary_label="app") is Variant.CANARY
+    assert variant_from_labels(canary) is None, "without the rule the labels name no variant"
+    assert variant_from_labels(f'{VARIANT_POD_LABEL}="canary"\n{primary}', "app") is (
+        Variant.CANARY
+    ), "the explicit label wins"
+    path = tmp_path / "labels"
+    path.write_text(primary)
+    assert VariantSource(Variant.CANARY, path, primary_label="app").current is Variant.STABLE
+
+
 def test_without_a_file_the_flag_decides():
     assert VariantSource(Variant.CANARY).current is Variant.CANARY
 

@@ -45,6 +45,7 @@ class Settings:
     port: int
     variant: Variant
     variant_labels_file: Path | None
+    variant_primary_label: str
     model_path: Path
     user_id: str
     quality_window: int
@@ -81,6 +82,12 @@ FLAGS = (
         "changes, overrides --variant in answers (empty: --variant only)",
         "",
         {"type": optional_path},
+    ),
+    Flag(
+        "--variant-primary-label",
+        "without modelmon.io/variant in the labels file: the label whose value ends in -primary "
+        "on stable pods and not on canary pods (Flagger's selector label; empty: none)",
+        "",
     ),
     Flag(
         "--model-path",

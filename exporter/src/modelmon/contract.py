@@ -38,6 +38,10 @@ USER_LABEL = "user_id"
 # The pod label that names a pod's variant: Services select on it, and a delivery engine
 # (Argo Rollouts) changes it on running pods when it promotes them.
 VARIANT_POD_LABEL = "modelmon.io/variant"
+# Flagger copies the canary's pod labels to its primary Deployment and appends this to the
+# value of the one label it selects on (pkg/canary/deployment_controller.go, makePrimaryLabels):
+# a pod whose selector label ends in it is stable.
+PRIMARY_SUFFIX = "-primary"
 IDENTITY_LABELS: tuple[str, ...] = (VARIANT_LABEL, MODEL_VERSION_LABEL, USER_LABEL)
 
 

@@ -49,7 +49,11 @@ class ModelService:
         self.quality = quality
         self.drift = drift
         self.store = store
-        self.variant = VariantSource(Variant(settings.variant), settings.variant_labels_file)
+        self.variant = VariantSource(
+            Variant(settings.variant),
+            settings.variant_labels_file,
+            primary_label=settings.variant_primary_label or None,
+        )
         self._random = random.Random()  # noqa: S311  # nosec B311 - fault injection, not security
 
     def fail_if_injected(self) -> None:
