@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from starlette.testclient import TestClient
 
 from local_stack import chart
 from local_stack.stack import LocalStack
 from local_stack.toolchain import REPO_ROOT
 from modelmon.gate.decision import GatePolicy, Verdict
 from modelmon.gate.readings import read_and_judge
+from modelmon.ops.commands.delivery import gate_reader
+from modelmon.ops.gate_webhook import Hook, StepClock, create_gate_app
 from modelmon.ops.prometheus import PrometheusAPI, Scope
 from opstool import NAMESPACE, RELEASE, USER, Ran, run_ops
 
@@ -116,26 +119,30 @@ def test_the_gate_holds_until_enough_labels_have_come(
 VERDICT_VALUE = {Verdict.PROMOTE: 1.0, Verdict.HOLD: 0.0, Verdict.ROLLBACK: -1.0}
 
 
-def analysis_template_query(window: str, gate: dict[str, object], tmp_path: Path) -> str:
-    """The query of the AnalysisTemplate the chart renders for this release and gate values."""
+def engine_query(engine: str, window: str, gate: dict[str, object], tmp_path: Path) -> str:
+    """The gate's query as the chart renders it for an engine (its AnalysisTemplate or its
+    MetricTemplate), for this release and gate values."""
     values = tmp_path / "gate.yaml"
     values.write_text(
         yaml.safe_dump(
             {
                 "userId": USER,
                 "gatewayAPI": {"enabled": True},
-                "delivery": {"engine": "argoRollouts", "gate": {"window": window, **gate}},
+                "delivery": {"engine": engine, "gate": {"window": window, **gate}},
             }
         )
     )
     objects = chart.render(
         chart.EXPORTER_CHART, release=RELEASE, namespace=NAMESPACE, values_files=[values]
     )
-    [template] = [o for o in objects if o["kind"] == "AnalysisTemplate"]
-    return str(template["spec"]["metrics"][0]["provider"]["prometheus"]["query"])
+    if engine == "argoRollouts":
+        [template] = [o for o in objects if o["kind"] == "AnalysisTemplate"]
+        return str(template["spec"]["metrics"][0]["provider"]["prometheus"]["query"])
+    [template] = [o for o in objects if o["kind"] == "MetricTemplate"]
+    return str(template["spec"]["query"])
 
 
-@pytest.mark.parametrize(
+GATE_CASES = pytest.mark.parametrize(
     ("gate", "expected"),
     [
         ({}, Verdict.PROMOTE),
@@ -144,25 +151,50 @@ def analysis_template_query(window: str, gate: dict[str, object], tmp_path: Path
     ],
     ids=["promote", "hold", "rollback"],
 )
-def test_the_argo_rollouts_query_gives_the_gates_verdict_on_the_local_prometheus(
-    ops_stack: LocalStack, undrifted_traffic: dict[str, int], gate, expected, tmp_path
-) -> None:
-    """The AnalysisTemplate's query as the chart renders it (Argo Rollouts substitutes nothing
-    in it: it holds no {{args}}) against what modelmon-ops gate reads and judges, at one
-    instant, on the same counters."""
-    api = PrometheusAPI(ops_stack.prometheus.url)
-    window, at = f"{undrifted_traffic['seconds'] + 10}s", time.time()
-    policy = GatePolicy(
+
+
+def policy_of_values(gate: dict[str, object]) -> GatePolicy:
+    return GatePolicy(
         min_feedback=int(gate.get("minFeedback", GatePolicy.min_feedback)),
         max_latency_p95_seconds=float(
             gate.get("maxLatencyP95Seconds", GatePolicy.max_latency_p95_seconds)
         ),
     )
-    reading = read_and_judge(api, Scope(USER, NAMESPACE).matchers(), window, "0s", policy, at)
+
+
+@GATE_CASES
+@pytest.mark.parametrize("engine", ["argoRollouts", "flagger"])
+def test_each_engines_query_gives_the_gates_verdict_on_the_local_prometheus(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int], gate, expected, engine, tmp_path
+) -> None:
+    """The engine's query as the chart renders it, against what modelmon-ops gate reads and
+    judges, at one instant, on the same counters. Neither engine changes the text: it holds no
+    Argo Rollouts {{args}} and no Flagger template action."""
+    api = PrometheusAPI(ops_stack.prometheus.url)
+    window, at = f"{undrifted_traffic['seconds'] + 10}s", time.time()
+    reading = read_and_judge(
+        api, Scope(USER, NAMESPACE).matchers(), window, "0s", policy_of_values(gate), at
+    )
     assert reading.decision.verdict is expected, reading.decision.line()
-    query = analysis_template_query(window, gate, tmp_path)
+    query = engine_query(engine, window, gate, tmp_path)
     assert "{{" not in query
     assert api.value(query, at) == VERDICT_VALUE[expected], reading.decision.line()
+
+
+@GATE_CASES
+def test_the_gate_server_answers_flagger_as_the_gate_judges_the_local_prometheus(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int], gate, expected
+) -> None:
+    """modelmon-ops serve-gate's app on the local stack's Prometheus: promotion goes on only on
+    a promote verdict; the reason it gives is the verdict's own line."""
+    api = PrometheusAPI(ops_stack.prometheus.url)
+    window = undrifted_traffic["seconds"] + 10
+    read = gate_reader(api, Scope(USER, NAMESPACE).matchers(), 0, policy_of_values(gate))
+    client = TestClient(create_gate_app(lambda: read(window), StepClock(0.0)))
+    response = client.post(f"/flagger/{Hook.PROMOTION}", json={"name": RELEASE, "checksum": "1"})
+    answered = response.json()
+    assert response.status_code == (200 if expected is Verdict.PROMOTE else 412), answered
+    assert answered["reason"].startswith(f"{expected}:"), answered
 
 
 def test_ab_test_refuses_a_verdict_below_the_minimum_sample(

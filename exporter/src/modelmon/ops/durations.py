@@ -17,3 +17,8 @@ def seconds(text: str) -> float:
     if total <= 0:
         raise OpsError(f"duration {text!r}: must be longer than 0")
     return float(total)
+
+
+def seconds_or_zero(text: str) -> float:
+    """A duration where 0 (or 0s) means none."""
+    return 0.0 if text.strip() in {"0", "0s"} else seconds(text)

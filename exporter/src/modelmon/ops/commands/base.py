@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from modelmon.flags import Flag, add_flags
+from modelmon.flags import Flag, add_flags, port_number
 from modelmon.ops.errors import OpsError
 from modelmon.ops.prometheus import Scope
 
@@ -35,6 +35,12 @@ TARGET_FLAGS = (
     Flag("--user", "the release's user_id label", "user01", {"type": user_id}),
     Flag("--namespace", "only series from this namespace (default: any)", ""),
     Flag("--url", "the router's (or an exporter's) base URL", "http://127.0.0.1:8080"),
+)
+
+# Where a command that serves HTTP listens.
+LISTEN_FLAGS = (
+    Flag("--host", "address to listen on", "0.0.0.0"),  # noqa: S104  # nosec B104 - the pod IP
+    Flag("--port", "port to listen on", "8080", {"type": port_number}),
 )
 
 

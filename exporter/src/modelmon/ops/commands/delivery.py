@@ -1,19 +1,22 @@
-"""gate and promote: the canary judged from Prometheus now, and promoted step by step on it."""
+"""gate, promote and serve-gate: the canary judged from Prometheus now, promoted step by step on
+it, and the same judgement served to Flagger as its confirm webhooks."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from modelmon.contract import Variant
+from modelmon.flags import add_flags
 from modelmon.gate.decision import Decision, GatePolicy, VariantState, Verdict
 from modelmon.gate.readings import GateReading, read_and_judge
 from modelmon.gate.sequential import Sums
-from modelmon.ops.commands.base import Command, say, say_all, scope_of
-from modelmon.ops.durations import seconds
+from modelmon.ops.commands.base import ENV_PREFIX, LISTEN_FLAGS, Command, say, say_all, scope_of
+from modelmon.ops.durations import seconds, seconds_or_zero
 from modelmon.ops.errors import OpsError
 from modelmon.ops.helm_release import HelmRelease
 from modelmon.ops.prometheus import PrometheusAPI, PrometheusError
@@ -69,7 +72,7 @@ def policy_of(args: argparse.Namespace) -> GatePolicy:
 
 
 def label_delay_seconds(text: str) -> int:
-    return 0 if text.strip() in {"0", "0s"} else int(seconds(text))
+    return int(seconds_or_zero(text))
 
 
 def format_reading(reading: GateReading) -> list[str]:
@@ -119,14 +122,18 @@ def _unjudged(reason: str) -> tuple[VariantState, VariantState, Decision]:
     return nothing, nothing, Decision(Verdict.HOLD, (f"no verdict: {reason}",))
 
 
-def run_gate(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
+def checked_window(args: argparse.Namespace) -> int:
     window = int(seconds(args.window))
-    delay = label_delay_seconds(args.label_delay)
-    if delay >= window:
+    if label_delay_seconds(args.label_delay) >= window:
         raise OpsError(
             f"--label-delay {args.label_delay} is not shorter than --window {args.window}: "
             "no prediction in the window could have its label"
         )
+    return window
+
+
+def run_gate(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
+    window = checked_window(args)
     say(f"Gate for {args.user} over the last {args.window}; labels due {args.label_delay} after")
     reading = reader(args)(window)
     say_all(format_reading(reading))
@@ -199,6 +206,28 @@ def run_promote(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
     return PROMOTION_EXIT_CODES[phase]
 
 
+def serve_gate_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    gate_flags(parser, env)
+    parser.add_argument(
+        "--soak", default="0", help="each step serves this long before it may advance (default 0)"
+    )
+    add_flags(parser, env, ENV_PREFIX, LISTEN_FLAGS)
+
+
+def run_serve_gate(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
+    from modelmon.ops.gate_webhook import StepClock, create_gate_app
+    from modelmon.serving import configure_logging, serve
+
+    window = checked_window(args)
+    read_window = reader(args)
+    steps = StepClock(seconds_or_zero(args.soak))
+    configure_logging()
+    logging.getLogger("modelmon.ops.gate").info(
+        "gate for %s over %s on %s:%d", args.user, args.window, args.host, args.port
+    )
+    return serve(create_gate_app(lambda: read_window(window), steps), args.host, args.port)
+
+
 COMMANDS = (
     Command(
         "gate",
@@ -212,5 +241,11 @@ COMMANDS = (
         "held (3); run again to resume",
         run_promote,
         promote_flags,
+    ),
+    Command(
+        "serve-gate",
+        "answer Flagger's confirm-traffic-increase and confirm-promotion webhooks with the gate",
+        run_serve_gate,
+        serve_gate_flags,
     ),
 )

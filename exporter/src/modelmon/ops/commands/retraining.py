@@ -10,9 +10,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from modelmon.flags import Flag, add_flags, port_number
+from modelmon.flags import Flag, add_flags
 from modelmon.ops.commands.base import (
     ENV_PREFIX,
+    LISTEN_FLAGS,
     Command,
     default_state_file,
     say,
@@ -114,8 +115,7 @@ def run_trigger_retrain(args: argparse.Namespace, env: Mapping[str, str]) -> int
 def serve_webhook_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     retrain_flags(parser, env)
     flags = (
-        Flag("--host", "address to listen on", "0.0.0.0"),  # noqa: S104  # nosec B104 - the pod IP
-        Flag("--port", "port to listen on", "8080", {"type": port_number}),
+        *LISTEN_FLAGS,
         Flag("--token-file", "file holding the bearer token Alertmanager must send", ""),
     )
     add_flags(parser, env, ENV_PREFIX, flags)
