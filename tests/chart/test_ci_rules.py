@@ -185,3 +185,30 @@ def test_argo_rollouts_and_its_plugin_are_installed_pinned_before_ct_installs_th
         if o["kind"] == "Rollout"
     )
     assert entry["name"] in rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]
+
+
+def test_flagger_is_installed_pinned_before_ct_installs_its_profile():
+    """ct install --all installs ci/flagger-values.yaml with the rest: a Canary and a
+    MetricTemplate need Flagger's CRDs and controller first. Its kustomize/gatewayapi
+    (fluxcd/flagger) brings both, with the Gateway API provider the Canary names."""
+    runs = [step.get("run", "") for name, step in steps() if name == "e2e-kind.yaml"]
+    ct_install = next(i for i, run in enumerate(runs) if "ct install" in run)
+    before = "\n".join(runs[:ct_install])
+    pinned = re.search(
+        r'kubectl apply -k "https://github\.com/fluxcd/flagger//kustomize/gatewayapi'
+        r'\?ref=v\d+\.\d+\.\d+"',
+        before,
+    )
+    assert pinned, before
+    assert "rollout status deployment/flagger" in before[pinned.end() :]
+    canary = next(
+        o
+        for o in chart.render(
+            chart.EXPORTER_CHART,
+            release="r1",
+            namespace="ct",
+            values_files=[chart.EXPORTER_CHART / "ci" / "flagger-values.yaml"],
+        )
+        if o["kind"] == "Canary"
+    )
+    assert canary["spec"]["provider"] == "gatewayapi:v1"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from delivery_chart import FULLNAME, NAMESPACE, RELEASE, chart_gate_values, one, render_profile
 
 from local_stack import chart
 from modelmon.config import parse_settings
@@ -23,28 +24,10 @@ from modelmon.gate.decision import GatePolicy
 from modelmon.gate.promql import CHART_COPY, QueryParams, chart_copy, values_key, verdict_query
 
 ARGO_PROFILE = chart.EXPORTER_CHART / "ci" / "argo-rollouts-values.yaml"
-NAMESPACE, RELEASE = "kubeflow-user07", "user07"
-FULLNAME = f"{RELEASE}-model-exporter"
 
 
 def render(values_file: Path | None = None, **values: str) -> list[dict[str, Any]]:
-    return chart.render(
-        chart.EXPORTER_CHART,
-        release=RELEASE,
-        namespace=NAMESPACE,
-        values_files=[ARGO_PROFILE, *([values_file] if values_file else [])],
-        set_values={"userId": "user07", **values},
-    )
-
-
-def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    [found] = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
-    return found
-
-
-def chart_gate_values() -> dict[str, Any]:
-    values = yaml.safe_load((chart.EXPORTER_CHART / "values.yaml").read_text())
-    return dict(values["delivery"]["gate"])
+    return render_profile(ARGO_PROFILE, values_file, **values)
 
 
 def test_the_charts_copy_of_the_verdict_query_is_generated_from_the_gate():

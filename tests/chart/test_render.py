@@ -29,6 +29,8 @@ OUR_KINDS = {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "Confi
 EXPORTER_KINDS = {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"}
 # The subchart delivered by Argo Rollouts: the exporter is a Rollout, gated by its template.
 ARGO_KINDS = {"Rollout", "AnalysisTemplate", "HTTPRoute", "Service", "PodDisruptionBudget"}
+# The subchart delivered by Flagger: its target Deployment, the Canary, and the gate's pieces.
+FLAGGER_KINDS = {"Deployment", "Canary", "MetricTemplate", "HTTPRoute", "Service"}
 PROFILES = ALL_VALUES_FILES + EXPORTER_CI_VALUES_FILES
 STACK_PROFILES = [f for f in ALL_VALUES_FILES if enables_stack(f)]
 # Platform installs: the release and namespace the README installs the stack profiles with.
@@ -111,6 +113,8 @@ def test_every_profile_renders_valid_objects_with_the_stack_off(
     expected = EXPORTER_KINDS if values_file in EXPORTER_CI_VALUES_FILES else OUR_KINDS
     if values_file.name.startswith("argo-rollouts"):
         expected = ARGO_KINDS
+    if values_file.name.startswith("flagger"):
+        expected = FLAGGER_KINDS
     assert {o["kind"] for o in objects} >= expected
     errors = errors_of(objects, kube_version)
     assert not errors, errors

@@ -185,4 +185,28 @@ def test_rules_only_see_this_releases_series(umbrella):
     exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
     series_exprs = [e for e in exprs if "up{" not in e]
     assert all('namespace="kubeflow-user07",user_id="user07"' in e for e in series_exprs)
-    assert any('service=~"user07-model-exporter-(stable|canary)"' in e for e in exprs)
+    assert any(
+        'service=~"user07-model-exporter-stable|user07-model-exporter-canary"' in e for e in exprs
+    )
+
+
+def test_under_flagger_the_rules_see_the_services_flagger_makes(umbrella):
+    """Flagger names the stable Service <target>-primary (pkg/router/kubernetes_default.go):
+    the target-down rule matches it, and its absence is an alert too."""
+    objects = render_profile(
+        umbrella,
+        [ATTACH],
+        release="user07",
+        namespace="kubeflow-user07",
+        set_values={
+            **STACK_OFF,
+            "model-exporter.delivery.engine": "flagger",
+            "model-exporter.gatewayAPI.enabled": "true",
+            "model-exporter.canary.enabled": "false",
+        },
+    )
+    [rule] = by_kind(objects, "PrometheusRule")
+    [down] = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "up{" in r["expr"]]
+    services = 'service=~"user07-model-exporter-primary|user07-model-exporter-canary"'
+    assert services in down
+    assert 'absent(up{namespace="kubeflow-user07",service="user07-model-exporter-primary"})' in down

@@ -43,23 +43,24 @@ Label matchers of this release's model series, and of its scrape targets.
 {{- end -}}
 
 {{/*
-The Service of each exporter variant this release runs: <exporter fullname>-<variant>.
+The Service of each exporter variant this release runs (model-exporter.variantService).
 */}}
 {{- define "model-monitoring.exporterServices" -}}
 {{- $exporter := index .Subcharts "model-exporter" -}}
-{{- $fullname := include "model-exporter.fullname" $exporter -}}
 {{- $services := list -}}
 {{- range include "model-exporter.variants" $exporter | fromJsonArray -}}
-{{- $services = append $services (printf "%s-%s" $fullname .name) -}}
+{{- $services = append $services (include "model-exporter.variantService" (dict "root" $exporter "variant" .name)) -}}
 {{- end -}}
 {{- toJson $services -}}
 {{- end -}}
 
 {{- define "model-monitoring.targetSelector" -}}
 {{- $exporter := index .Subcharts "model-exporter" -}}
-{{- $variants := include "model-exporter.variantNames" $exporter | fromJsonArray -}}
-{{- $services := printf "%s-(%s)" (include "model-exporter.fullname" $exporter) (join "|" $variants) -}}
-{{- printf "namespace=%q,service=~%q" .Release.Namespace $services -}}
+{{- $services := list -}}
+{{- range include "model-exporter.variantNames" $exporter | fromJsonArray -}}
+{{- $services = append $services (include "model-exporter.variantService" (dict "root" $exporter "variant" .) | regexQuoteMeta) -}}
+{{- end -}}
+{{- printf "namespace=%q,service=~%q" .Release.Namespace (join "|" $services) -}}
 {{- end -}}
 
 {{/*

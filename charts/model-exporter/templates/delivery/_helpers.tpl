@@ -1,7 +1,7 @@
 {{/* vim: set filetype=mustache: */}}
 {{/*
-Whether a delivery engine (Argo Rollouts) moves the canary's traffic instead of the router.
-Prints "true" or nothing, for `if`.
+Whether a delivery engine (Argo Rollouts or Flagger) moves the canary's traffic instead of the
+router. Prints "true" or nothing, for `if`.
 */}}
 {{- define "model-exporter.engineDriven" -}}
 {{- if ne .Values.delivery.engine "none" -}}true{{- end -}}
@@ -18,6 +18,41 @@ Refuses the values an engine cannot work with, naming the value to change.
 {{- if not .Values.gatewayAPI.enabled -}}
 {{- fail (printf "delivery.engine=%s: set gatewayAPI.enabled=true; the engine moves traffic by the HTTPRoute's weights (ingress-nginx is not supported: its canary Ingress copies the feedback paths and splits them by weight too)" .Values.delivery.engine) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The label Flagger selects the exporter's pods by: the first of its default --selector-labels
+(app, name, app.kubernetes.io/name) that the Deployment's selector has (pkg/canary/
+deployment_controller.go, getSelectorLabel). Its value is the Deployment's name on canary pods
+and gains -primary on the primary Deployment Flagger copies; nothing else in the release carries
+it, so Flagger's Services select the exporter's pods only.
+*/}}
+{{- define "model-exporter.flagger.selectorLabel" -}}
+app
+{{- end -}}
+
+{{/*
+The Service in front of a variant's pods: dict {root, variant (a name)}. Flagger names its own
+<target>-primary and <target>-canary.
+*/}}
+{{- define "model-exporter.variantService" -}}
+{{- $fullname := include "model-exporter.fullname" .root -}}
+{{- if and (eq .root.Values.delivery.engine "flagger") (eq .variant "stable") -}}
+{{- printf "%s-primary" $fullname -}}
+{{- else -}}
+{{- printf "%s-%s" $fullname .variant -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The pod labels that tell a variant's exporter pods from the other's: dict {root, variant}.
+*/}}
+{{- define "model-exporter.variantPodLabels" -}}
+{{- if eq .root.Values.delivery.engine "flagger" -}}
+{{ include "model-exporter.flagger.selectorLabel" .root }}: {{ include "model-exporter.fullname" .root }}{{ if eq .variant "stable" }}-primary{{ end }}
+{{- else -}}
+modelmon.io/variant: {{ .variant }}
 {{- end -}}
 {{- end -}}
 
@@ -58,13 +93,14 @@ modelmon.gate.promql (files/gate-verdict.promql, `make gate-query`); this fills 
 {{- end -}}
 
 {{/*
-Relabelings of a monitor's targets under an engine: a pod's role changes while it runs (Argo
+Relabelings of a monitor's targets under Argo Rollouts: a pod's role changes while it runs (Argo
 Rollouts relabels a promoted canary's pods), so the `variant` of its series is its pod label
 now, not the role its process was started in. The process's own label, renamed
-exported_variant by Prometheus, is dropped after the scrape.
+exported_variant by Prometheus, is dropped after the scrape. (Under Flagger a pod keeps its role
+for life, and the exporter reads it from its labels at start.)
 */}}
 {{- define "model-exporter.delivery.relabelings" -}}
-{{- if include "model-exporter.engineDriven" . -}}
+{{- if eq .Values.delivery.engine "argoRollouts" -}}
 - sourceLabels:
     - __meta_kubernetes_pod_label_modelmon_io_variant
   regex: (.+)
@@ -73,7 +109,7 @@ exported_variant by Prometheus, is dropped after the scrape.
 {{- end -}}
 
 {{- define "model-exporter.delivery.metricRelabelings" -}}
-{{- if include "model-exporter.engineDriven" . -}}
+{{- if eq .Values.delivery.engine "argoRollouts" -}}
 - regex: exported_variant
   action: labeldrop
 {{- end -}}

@@ -13,6 +13,9 @@ args:
   {{- if include "model-exporter.engineDriven" .root }}
   - --variant-labels-file=/etc/podinfo/labels
   {{- end }}
+  {{- if eq $values.delivery.engine "flagger" }}
+  - --variant-primary-label={{ include "model-exporter.flagger.selectorLabel" .root }}
+  {{- end }}
   - --model-path={{ $spec.modelPath }}
   - --user-id={{ $values.userId }}
   - --quality-window={{ $values.quality.window | int64 }}
@@ -66,7 +69,8 @@ volumeMounts:
   emptyDir:
     sizeLimit: 64Mi
 {{- if include "model-exporter.engineDriven" . }}
-# The pod's labels, rewritten by the kubelet when the engine relabels the pod on promotion.
+# The pod's labels, which name its variant; the kubelet rewrites the file when Argo Rollouts
+# relabels the pod on promotion.
 - name: podinfo
   downwardAPI:
     items:
