@@ -155,8 +155,18 @@ def of_kind(objects: Iterable[Manifest], kind: str) -> list[Manifest]:
 
 
 # Kinds whose work the local stack does not do: run, they would be silently left undone (a
-# Probe's targets never probed), so a manifest holding one is refused.
-NOT_MODELLED_KINDS = ("Probe", "ScrapeConfig", "StatefulSet", "DaemonSet")
+# Probe's targets never probed, a Rollout's or a Canary's pods never started), so a manifest
+# holding one is refused.
+NOT_MODELLED_KINDS = (
+    "Probe",
+    "ScrapeConfig",
+    "StatefulSet",
+    "DaemonSet",
+    "Rollout",
+    "AnalysisTemplate",
+    "Canary",
+    "MetricTemplate",
+)
 
 
 def refuse_not_modelled_kinds(objects: Iterable[Manifest]) -> None:

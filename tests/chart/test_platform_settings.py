@@ -230,6 +230,18 @@ def test_the_local_stack_refuses_kinds_whose_work_it_would_leave_undone(tmp_path
     probe = {"apiVersion": "monitoring.coreos.com/v1", "kind": "Probe", "metadata": {"name": "p"}}
     with pytest.raises(ManifestError, match="Probe p is not modelled"):
         refuse_not_modelled_kinds([*objects, probe])
+    for profile, kinds in (
+        ("argo-rollouts", "Rollout|AnalysisTemplate"),
+        ("flagger", "Canary|MetricTemplate"),
+    ):
+        engine = chart.render(
+            chart.EXPORTER_CHART,
+            release="r1",
+            namespace="ns",
+            values_files=[chart.EXPORTER_CHART / "ci" / f"{profile}-values.yaml"],
+        )
+        with pytest.raises(ManifestError, match=f"^({kinds}) r1-model-exporter(-gate)? is not"):
+            refuse_not_modelled_kinds(engine)
 
 
 def exporter_policy_peers(objects: list[dict[str, Any]]) -> list[str]:
