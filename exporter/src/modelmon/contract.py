@@ -103,6 +103,21 @@ def _model(
 
 
 PREDICTIONS = _model("model_prediction_total", "counter", "Predictions served (one per input row).")
+# The predicted values' sums, for the gate's comparison of the canary's predictions with stable's
+# before any label has come (mean and variance over any PromQL window).
+PREDICTION_OUTPUT_POSITIVE = _model(
+    "model_prediction_output_positive_total",
+    "counter",
+    "Sum of the positive predicted values (Σŷ = positive − negative).",
+)
+PREDICTION_OUTPUT_NEGATIVE = _model(
+    "model_prediction_output_negative_total",
+    "counter",
+    "Sum of the magnitudes of the negative predicted values.",
+)
+PREDICTION_OUTPUT_SQUARED = _model(
+    "model_prediction_output_squared_total", "counter", "Sum of the squared predicted values."
+)
 PREDICTION_ERRORS = _model(
     "model_prediction_errors_total",
     "counter",
@@ -254,6 +269,9 @@ RETRAIN_DECISIONS = Metric(
 
 EXPORTER_METRICS: tuple[Metric, ...] = (
     PREDICTIONS,
+    PREDICTION_OUTPUT_POSITIVE,
+    PREDICTION_OUTPUT_NEGATIVE,
+    PREDICTION_OUTPUT_SQUARED,
     PREDICTION_ERRORS,
     PREDICTION_LATENCY,
     BATCH_ROWS,

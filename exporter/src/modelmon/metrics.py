@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -85,6 +86,25 @@ class WindowCollector(Collector):
             yield _gauge(contract.DRIFT_SCORE, values, max(feature_scores.values()))
 
 
+# Below this many rows a Python loop sums faster than numpy's per-call overhead (≈ 1 µs against 4).
+SMALL_BATCH_ROWS = 16
+
+
+def output_sums(values: np.ndarray) -> tuple[float, float, float]:
+    """Σ of the positive values, Σ of the negative ones' magnitudes, Σ of the squares."""
+    if len(values) < SMALL_BATCH_ROWS:
+        positive = negative = squared = 0.0
+        for value in values.tolist():
+            squared += value * value
+            if value > 0:
+                positive += value
+            else:
+                negative -= value
+        return positive, negative, squared
+    negative = float(-values[values < 0].sum())
+    return float(values.sum()) + negative, negative, float(values @ values)
+
+
 class ServingMetrics:
     """Counters and histograms updated by request handlers, bound to one identity."""
 
@@ -95,6 +115,9 @@ class ServingMetrics:
             return labelled(spec, registry, **kwargs).labels(*values)
 
         self.predictions = bound(contract.PREDICTIONS)
+        self.output_positive = bound(contract.PREDICTION_OUTPUT_POSITIVE)
+        self.output_negative = bound(contract.PREDICTION_OUTPUT_NEGATIVE)
+        self.output_squared = bound(contract.PREDICTION_OUTPUT_SQUARED)
         errors = labelled(contract.PREDICTION_ERRORS, registry)
         self.errors = {reason: errors.labels(*values, reason) for reason in PredictionError}
 
@@ -127,6 +150,14 @@ class ServingMetrics:
 
     def request_waited(self, seconds: float) -> None:
         self.queue_wait.observe(seconds)
+
+    def record_predictions(self, values: np.ndarray) -> None:
+        """One model call's predicted values: their count and sums, four counters per call."""
+        positive, negative, squared = output_sums(values)
+        self.predictions.inc(len(values))
+        self.output_positive.inc(positive)
+        self.output_negative.inc(negative)
+        self.output_squared.inc(squared)
 
     def record_feedback(self, truth: float, prediction: float, tolerance: float) -> None:
         error = truth - prediction

@@ -69,7 +69,7 @@ class ModelService:
         values = self.model.predict(matrix) + self.settings.inject_prediction_bias
         if self.metrics is not None:
             self.drift.extend(matrix)
-            self.metrics.predictions.inc(len(values))
+            self.metrics.record_predictions(values)
         return values
 
     def record(self, values: np.ndarray, variant: Variant) -> list[Prediction]:
