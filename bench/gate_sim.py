@@ -2,9 +2,10 @@
 
 A run serves `rate` predictions a minute; each goes to the canary with the current weight. A
 prediction's absolute error is |N(0, σ)| with σ chosen so stable's MAE is `stable_mae` (the demo
-model's), scaled by 1 + `worse_by` on the canary. Its ground truth arrives `label_delay` minutes
-later. Runs are simulated together (numpy across runs); each minute every run still in progress
-asks its procedure what to do:
+model's), scaled by 1 + `worse_by` on the canary; its predicted value is N(2, 1) on both
+variants (a worse model is noisier, not shifted), which the gate compares before labels come. Its
+ground truth arrives `label_delay` minutes later. Runs are simulated together (numpy across
+runs); each minute every run still in progress asks its procedure what to do:
 
 - `sequential`: the gate (modelmon.gate.decision.judge) on the counters since the canary
   started, every minute, as `modelmon-ops promote` asks it. A rollback verdict acts at once; a
@@ -72,6 +73,8 @@ class Streams:
         self.n = np.zeros(shape)
         self.total = np.zeros(shape)
         self.squares = np.zeros(shape)
+        self.output_total = np.zeros(shape)
+        self.output_squares = np.zeros(shape)
 
     def serve(
         self,
@@ -88,10 +91,22 @@ class Streams:
         canary = rng.random((rows, traffic.rate)) < (weight[active] / 100)[:, None]
         scale = np.where(canary, sigma * (1 + traffic.worse_by), sigma)
         errors = np.abs(rng.standard_normal((rows, traffic.rate))) * scale
+        outputs = rng.standard_normal((rows, traffic.rate)) + 2.0
         for side, mask in ((0, ~canary), (1, canary)):
             self.n[side, active, minute] = mask.sum(axis=1)
             self.total[side, active, minute] = (errors * mask).sum(axis=1)
             self.squares[side, active, minute] = (errors**2 * mask).sum(axis=1)
+            self.output_total[side, active, minute] = (outputs * mask).sum(axis=1)
+            self.output_squares[side, active, minute] = (outputs**2 * mask).sum(axis=1)
+
+    def outputs(self, side: int, run: int, last: int) -> Sums:
+        """n, Σŷ and Σŷ² of the predicted values of minutes 1..last."""
+        window = slice(1, last + 1)
+        return Sums(
+            float(self.n[side, run, window].sum()),
+            float(self.output_total[side, run, window].sum()),
+            float(self.output_squares[side, run, window].sum()),
+        )
 
     def sums(self, side: int, run: int, first: int, last: int) -> tuple[float, float, float]:
         """Σ over minutes first..last (inclusive; empty when last < first)."""
@@ -116,7 +131,15 @@ def sequential(policy: GatePolicy) -> Procedure:
         for side in (0, 1):
             served = streams.sums(side, run, 1, minute)
             labelled = streams.sums(side, run, 1, minute - traffic.label_delay)
-            states.append(VariantState(served[0], labelled[0], 0.0, Sums(*labelled)))
+            states.append(
+                VariantState(
+                    served[0],
+                    labelled[0],
+                    0.0,
+                    Sums(*labelled),
+                    outputs=streams.outputs(side, run, minute),
+                )
+            )
         verdict = judge(states[0], states[1], policy).verdict
         if verdict is Verdict.PROMOTE and minute - step_started < WelchSchedule.soak:
             return None  # every step soaks before it is left

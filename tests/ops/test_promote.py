@@ -3,7 +3,8 @@ with the local stack as the cluster (its `helm upgrade --reuse-values` moves the
 ConfigMap store keeps the promotion's state), under real traffic from modelmon-ops load.
 
 A canary as good as stable or better reaches 100 %; a worse model file is rolled back to 0 %; a
-canary whose labels do not come holds at its first step, then stops there without a verdict.
+canary whose labels do not come holds at its first step, then stops there without a verdict,
+unless its predictions have moved away from stable's, which rolls it back before any label.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from support import eventually
 POLICY = GatePolicy(min_feedback=100)
 PLAN = Plan(steps=(10, 50), soak_seconds=3, interval_seconds=1, max_hold_seconds=10)
 CANARY_MODEL = "model-exporter.canary.modelPath"
+CANARY_BIAS = "model-exporter.canary.faultInjection.predictionBias"
 
 
 class LocalRelease:
@@ -99,14 +101,21 @@ def revision(ops_stack: LocalStack) -> Iterator[Callable[[str, artifact.ModelArt
     models = ops_stack.runtime.path_map[IMAGE_MODEL_DIR]
     written: list[Path] = []
 
-    def deploy(name: str, model: artifact.ModelArtifact) -> None:
+    def deploy(name: str, model: artifact.ModelArtifact, bias: int = 0) -> None:
+        """bias: added to every canary prediction (an integer: helm --set makes 1.5 a string)."""
         path = models / f"model-{name}.joblib"
         artifact.save(model, path)
         written.append(path)
-        ops_stack.upgrade({CANARY_MODEL: f"{IMAGE_MODEL_DIR}/{path.name}"})
+        ops_stack.upgrade({CANARY_MODEL: f"{IMAGE_MODEL_DIR}/{path.name}", CANARY_BIAS: str(bias)})
 
     yield deploy
-    ops_stack.upgrade({WEIGHT_VALUE: "50", CANARY_MODEL: f"{IMAGE_MODEL_DIR}/model-v2.joblib"})
+    ops_stack.upgrade(
+        {
+            WEIGHT_VALUE: "50",
+            CANARY_MODEL: f"{IMAGE_MODEL_DIR}/model-v2.joblib",
+            CANARY_BIAS: "0",
+        }
+    )
     for path in written:
         path.unlink()
 
@@ -125,6 +134,21 @@ def test_a_canary_without_labels_holds_at_its_first_step(ops_stack, router_url, 
     saved = cluster.load_state()
     assert saved is not None
     assert saved.phase is Phase.HELD
+    assert "quality not judged yet" in saved.last_verdict
+
+
+def test_a_canary_whose_predictions_moved_is_rolled_back_before_any_label(
+    ops_stack, router_url, revision
+):
+    revision("v2-biased", v2(ops_stack), bias=2)  # the demo target is standardized: sd 1
+    with traffic(router_url, "--no-feedback"):
+        phase, cluster = promote(ops_stack, router_url, "biased")
+    assert phase is Phase.ROLLED_BACK, cluster.load_state()
+    assert cluster.weights == [10, 0]
+    assert router_weight(router_url) == 0
+    saved = cluster.load_state()
+    assert saved is not None
+    assert saved.last_verdict.startswith("rollback: canary predictions moved from stable's")
     assert "quality not judged yet" in saved.last_verdict
 
 

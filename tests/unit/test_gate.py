@@ -143,3 +143,54 @@ def test_a_clearly_better_canary_is_promoted_with_its_numbers_in_the_reason():
     assert decision.verdict is Verdict.PROMOTE
     assert "-0.1000" in decision.line()
     assert "α=0.05" in decision.line()
+
+
+def first_rollback_before_labels(shift_in_sd: float, seed: int) -> list[int | None]:
+    """Predicted values of stable N(2, 1) and canary N(2 + shift, 1), LABELS_PER_CHECK of each
+    a minute, no label yet: the check at which the gate first rolls back, per promotion."""
+    rng = np.random.default_rng(seed)
+    shape = (PROMOTIONS, CHECKS, LABELS_PER_CHECK)
+    stable, canary = rng.normal(2.0, 1.0, shape), rng.normal(2.0 + shift_in_sd, 1.0, shape)
+    n = np.arange(1, CHECKS + 1) * LABELS_PER_CHECK
+
+    def sums(values: np.ndarray, promotion: int, check: int) -> Sums:
+        seen = values[promotion, : check + 1]
+        return Sums(float(n[check]), float(seen.sum()), float((seen**2).sum()))
+
+    found: list[int | None] = []
+    for promotion in range(PROMOTIONS):
+        check_of_rollback = None
+        for check in range(CHECKS):
+            unlabelled = Sums(0.0, 0.0, 0.0)
+            decision = judge(
+                VariantState(
+                    n[check], n[check], 0, unlabelled, 0.01, 0.05, sums(stable, promotion, check)
+                ),
+                VariantState(
+                    n[check], n[check], 0, unlabelled, 0.01, 0.05, sums(canary, promotion, check)
+                ),
+                POLICY,
+            )
+            if decision.verdict is Verdict.ROLLBACK:
+                assert decision.reasons[0].startswith("canary predictions moved"), decision.line()
+                check_of_rollback = check
+                break
+        found.append(check_of_rollback)
+    return found
+
+
+def test_before_labels_an_equal_canarys_predictions_roll_it_back_at_most_alpha_of_the_time():
+    rolled_back = sum(check is not None for check in first_rollback_before_labels(0.0, seed=11))
+    assert not_above(rolled_back, PROMOTIONS, POLICY.alpha), rolled_back
+
+
+def test_before_labels_predictions_moved_a_whole_sd_are_rolled_back_within_minutes():
+    checks = first_rollback_before_labels(1.0, seed=12)
+    caught = [check for check in checks if check is not None]
+    assert len(caught) == PROMOTIONS
+    assert float(np.median(caught)) <= 6  # 280 predictions of each
+    assert max(caught) < 15
+
+
+def test_within_the_tolerance_a_moved_prediction_mean_is_no_reason_to_roll_back():
+    assert all(check is None for check in first_rollback_before_labels(0.3, seed=13))

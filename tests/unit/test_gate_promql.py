@@ -25,6 +25,9 @@ from modelmon.contract import (
     FEEDBACK_SQUARED_ERROR,
     PREDICTION_ERRORS,
     PREDICTION_LATENCY,
+    PREDICTION_OUTPUT_NEGATIVE,
+    PREDICTION_OUTPUT_POSITIVE,
+    PREDICTION_OUTPUT_SQUARED,
     PREDICTIONS,
     Variant,
 )
@@ -40,6 +43,11 @@ VERDICT_VALUE = {Verdict.PROMOTE: 1, Verdict.HOLD: 0, Verdict.ROLLBACK: -1}
 FAST, SLOW = ("0", "0.1"), ("0.5", "1")
 
 
+def sum_of_squares(n: float, mean: float, sd: float) -> float:
+    """Σx² of n values with this mean and sample standard deviation."""
+    return (n - 1) * sd**2 + n * mean**2 if n else 0.0
+
+
 @dataclass(frozen=True)
 class Traffic:
     """One variant, per minute: rows predicted, requests failed, feedback and its errors."""
@@ -51,10 +59,16 @@ class Traffic:
     sd: float = 0.19
     latency: tuple[str, str] = FAST
     drift: float = 0.05
+    output_mean: float = 2.0  # of the predicted values
+    output_sd: float = 1.0
+    output_negative: float = 0.3  # per prediction, the magnitude of the negative ones' share
 
     def squares(self, n: float) -> float:
         """Σe² of n absolute errors with this mean and sample standard deviation."""
-        return (n - 1) * self.sd**2 + n * self.mae**2 if n else 0.0
+        return sum_of_squares(n, self.mae, self.sd)
+
+    def outputs(self, n: float) -> Sums:
+        return Sums(n, n * self.output_mean, sum_of_squares(n, self.output_mean, self.output_sd))
 
     def state(self, label_delay_minutes: int) -> VariantState:
         window = WINDOW_MINUTES
@@ -72,13 +86,19 @@ class Traffic:
             absolute_errors=Sums(n, total, squares),
             latency_p95_seconds=low + (high - low) * 0.95 if self.predictions else math.nan,
             drift_score=self.drift,
+            outputs=self.outputs(self.predictions * window),
         )
 
     def series(self, variant: Variant) -> list[dict[str, str]]:
         labels = f'{MATCHERS},variant="{variant}",model_version="v1"'
         n_window = self.feedback * WINDOW_MINUTES
+        outputs = self.outputs(self.predictions * WINDOW_MINUTES)
+        negative = self.predictions * self.output_negative
         per_minute = {
             PREDICTIONS: self.predictions,
+            PREDICTION_OUTPUT_POSITIVE: self.predictions * self.output_mean + negative,
+            PREDICTION_OUTPUT_NEGATIVE: negative,
+            PREDICTION_OUTPUT_SQUARED: outputs.squares / WINDOW_MINUTES,
             PREDICTION_ERRORS: self.errors,
             FEEDBACK: self.feedback,
             FEEDBACK_ABSOLUTE_ERROR: self.feedback * self.mae,
@@ -133,6 +153,24 @@ SCENARIOS = {
         replace(GOOD, drift=0.4),
         0,
         Verdict.ROLLBACK,
+    ),
+    "canary's predictions moved 1 sd before labels: roll back": (
+        GOOD,
+        replace(GOOD, output_mean=3.0, feedback=0),
+        EVAL_MINUTES,
+        Verdict.ROLLBACK,
+    ),
+    "predictions moved, but the labels say as good: promote": (
+        GOOD,
+        replace(GOOD, output_mean=3.0),
+        0,
+        Verdict.PROMOTE,
+    ),
+    "predictions moved less than the tolerance: hold": (
+        GOOD,
+        replace(GOOD, output_mean=2.2, feedback=0),
+        EVAL_MINUTES,
+        Verdict.HOLD,
     ),
     "no canary traffic yet: hold": (
         GOOD,
@@ -202,6 +240,8 @@ def test_the_promql_gate_reads_what_the_python_gate_judges_and_agrees(scenario, 
             queries.squared_error: state.absolute_errors.squares,
             queries.drift_score: state.drift_score,
             queries.latency_p95_seconds: state.latency_p95_seconds,
+            queries.output_total: state.outputs.total,
+            queries.output_squared: state.outputs.squares,
         }
         expressions |= {
             f"round({query}, {ROUNDING!r})": rounded(value)
@@ -224,5 +264,5 @@ def test_the_scenarios_reach_every_verdict_and_every_reason_to_roll_back():
     ]
     assert {d.verdict for d in decisions} == set(Verdict)
     reasons = " ".join(" ".join(d.reasons) for d in decisions if d.verdict is Verdict.ROLLBACK)
-    for reason in ("error ratio", "latency", "drift", "MAE worse"):
+    for reason in ("error ratio", "latency", "drift", "MAE worse", "predictions moved"):
         assert reason in reasons

@@ -25,6 +25,7 @@ args:
   - --max-error-ratio={{ $gate.maxErrorRatio }}
   - --max-latency-p95-seconds={{ $gate.maxLatencyP95Seconds }}
   - --max-drift-gap={{ $gate.maxDriftGap }}
+  - --max-prediction-shift={{ $gate.maxPredictionShift }}
 livenessProbe:
   httpGet:
     path: /healthz

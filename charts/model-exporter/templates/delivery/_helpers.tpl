@@ -88,7 +88,8 @@ modelmon.gate.promql (files/gate-verdict.promql, `make gate-query`); this fills 
     "nonInferiority" $gate.nonInferiority
     "maxErrorRatio" $gate.maxErrorRatio
     "maxLatencyP95Seconds" $gate.maxLatencyP95Seconds
-    "maxDriftGap" $gate.maxDriftGap -}}
+    "maxDriftGap" $gate.maxDriftGap
+    "maxPredictionShift" $gate.maxPredictionShift -}}
 {{- tpl (.Files.Get "files/gate-verdict.promql") (dict "gate" $params "Template" .Template) | trim -}}
 {{- end -}}
 

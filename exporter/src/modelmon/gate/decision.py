@@ -3,10 +3,13 @@
 Ground truth comes late, so the canary's quality is unknown for a while after it starts serving.
 Until enough of each variant's predictions have their truth (coverage, against the predictions
 old enough to have it, i.e. served at least one label delay ago) and a minimum sample is in, the
-gate judges only what is known at once: the canary's error ratio, its latency and whether its
-inputs drift from stable's. Then it compares the mean absolute errors with an anytime-valid
+gate judges only what is known at once: the canary's error ratio, its latency, whether its
+inputs drift from stable's, and whether its predictions moved away from stable's (the same
+traffic, split at random, should get predictions of about the same mean from two models of
+about the same quality). Then it compares the mean absolute errors with an anytime-valid
 confidence sequence (modelmon.gate.sequential), so it may be asked every minute while the chance
-of a false rollback stays at most α.
+of a false rollback stays at most α. Labels outrank the proxy: once quality is judged, a shift
+in the predictions no longer rolls back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 from modelmon.contract import Variant
 from modelmon.gate.sequential import MIN_SAMPLES, Sums, difference
+
+NO_SAMPLES = Sums(0.0, 0.0, 0.0)
 
 
 class Verdict(StrEnum):
@@ -36,6 +41,7 @@ class VariantState:
     absolute_errors: Sums  # n, Σ|e|, Σe² of the feedback received
     latency_p95_seconds: float = math.nan  # nan: not known
     drift_score: float = math.nan  # nan: not known
+    outputs: Sums = NO_SAMPLES  # n, Σŷ, Σŷ² of the predicted values
 
     @property
     def error_ratio(self) -> float:
@@ -72,6 +78,11 @@ class GatePolicy:
     max_drift_gap: float = _setting(
         0.15, "how far the canary's drift score (PSI) may exceed stable's"
     )
+    max_prediction_shift: float = _setting(
+        0.5,
+        "how far the canary's mean prediction may move from stable's before labels judge it, "
+        "in standard deviations of stable's predictions",
+    )
 
     def __post_init__(self) -> None:
         problems = [
@@ -85,6 +96,7 @@ class GatePolicy:
                 ("max_error_ratio", "within [0, 1]", 0 <= self.max_error_ratio <= 1),
                 ("max_latency_p95_seconds", "positive", self.max_latency_p95_seconds > 0),
                 ("max_drift_gap", "0 or more", self.max_drift_gap >= 0),
+                ("max_prediction_shift", "0 or more", self.max_prediction_shift >= 0),
             )
             if not ok
         ]
@@ -122,6 +134,19 @@ def serving_problems(stable: VariantState, canary: VariantState, policy: GatePol
     return problems
 
 
+def prediction_shift(stable: VariantState, canary: VariantState, policy: GatePolicy) -> str | None:
+    """Whether the canary's mean prediction is surely (at α, anytime-valid) further from stable's
+    than max_prediction_shift of stable's standard deviations; the reason if it is."""
+    interval = difference(stable.outputs, canary.outputs, policy.alpha, policy.mixture_sd)
+    tolerance = policy.max_prediction_shift * math.sqrt(stable.outputs.variance)
+    if interval.low > tolerance or interval.high < -tolerance:
+        return (
+            f"canary predictions moved from stable's: mean canary − stable {interval} at "
+            f"α={policy.alpha:g}, beyond ±{tolerance:.4g} ({policy.max_prediction_shift:g} sd)"
+        )
+    return None
+
+
 def judge(stable: VariantState, canary: VariantState, policy: GatePolicy) -> Decision:
     problems = serving_problems(stable, canary, policy)
     if problems:
@@ -133,6 +158,9 @@ def judge(stable: VariantState, canary: VariantState, policy: GatePolicy) -> Dec
         if state.absolute_errors.n < policy.min_feedback or state.coverage < policy.min_coverage
     ]
     if waiting:
+        shifted = prediction_shift(stable, canary, policy)
+        if shifted:
+            return Decision(Verdict.ROLLBACK, (shifted, "quality not judged yet"))
         return Decision(Verdict.HOLD, ("quality not judged yet", *waiting, "serving healthy"))
     interval = difference(
         stable.absolute_errors, canary.absolute_errors, policy.alpha, policy.mixture_sd

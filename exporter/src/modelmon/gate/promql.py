@@ -24,6 +24,9 @@ from modelmon.contract import (
     FEEDBACK_SQUARED_ERROR,
     PREDICTION_ERRORS,
     PREDICTION_LATENCY,
+    PREDICTION_OUTPUT_NEGATIVE,
+    PREDICTION_OUTPUT_POSITIVE,
+    PREDICTION_OUTPUT_SQUARED,
     PREDICTIONS,
     VARIANT_LABEL,
     Metric,
@@ -55,6 +58,7 @@ class QueryParams:
     max_error_ratio: str
     max_latency_p95_seconds: str
     max_drift_gap: str
+    max_prediction_shift: str
 
     @classmethod
     def of(cls, matchers: str, window: str, label_delay: str, policy: GatePolicy) -> QueryParams:
@@ -145,14 +149,50 @@ class VariantQueries:
 
     @property
     def variance_of_mean(self) -> str:
-        """s² / n of the absolute error, s² = (Σe² − n·mean²) / (n − 1), at least 0."""
+        """s² / n of the absolute error."""
         n = self.feedback
-        sample = f"clamp_min(({self.squared_error} - {n} * {self.mean} ^ 2) / ({n} - 1), 0)"
-        return f"({sample} / {n})"
+        return f"({_sample_variance(n, self.mean, self.squared_error)} / {n})"
+
+    @property
+    def output_total(self) -> str:
+        """Σŷ of the predicted values."""
+        positive, negative = PREDICTION_OUTPUT_POSITIVE, PREDICTION_OUTPUT_NEGATIVE
+        return f"({self._increase(positive)} - {self._increase(negative)})"
+
+    @property
+    def output_squared(self) -> str:
+        return self._increase(PREDICTION_OUTPUT_SQUARED)
+
+    @property
+    def output_mean(self) -> str:
+        return f"({self.output_total} / {self.predictions})"
+
+    @property
+    def output_variance(self) -> str:
+        return _sample_variance(self.predictions, self.output_mean, self.output_squared)
+
+    @property
+    def output_variance_of_mean(self) -> str:
+        return f"({self.output_variance} / {self.predictions})"
 
     def enough_feedback(self) -> str:
         p = self._params
         return f"({self.feedback} >= {p.min_feedback}) and ({self.coverage} >= {p.min_coverage})"
+
+
+def _sample_variance(n: str, mean: str, squares: str) -> str:
+    """s² = (Σx² − n·mean²) / (n − 1), at least 0."""
+    return f"clamp_min(({squares} - {n} * {mean} ^ 2) / ({n} - 1), 0)"
+
+
+def _half_width(variance_of_difference: str, params: QueryParams) -> str:
+    """modelmon.gate.sequential.half_width, for the difference of two means."""
+    variance = f"clamp_min({variance_of_difference}, {MIN_VARIANCE!r})"
+    tau2 = f"({params.mixture_sd} ^ 2)"
+    return (
+        f"sqrt(2 * {variance} * ({variance} + {tau2}) / {tau2} * "
+        f"ln(sqrt(({variance} + {tau2}) / {variance}) / {params.alpha}))"
+    )
 
 
 def verdict_query(params: QueryParams) -> str:
@@ -167,17 +207,18 @@ def verdict_query(params: QueryParams) -> str:
         )
     )
     judged = f"({stable.enough_feedback()} and {canary.enough_feedback()})"
-    variance = f"clamp_min({canary.variance_of_mean} + {stable.variance_of_mean}, {MIN_VARIANCE!r})"
-    tau2 = f"({p.mixture_sd} ^ 2)"
-    half_width = (
-        f"sqrt(2 * {variance} * ({variance} + {tau2}) / {tau2} * "
-        f"ln(sqrt(({variance} + {tau2}) / {variance}) / {p.alpha}))"
-    )
+    half_width = _half_width(f"{canary.variance_of_mean} + {stable.variance_of_mean}", p)
     difference = f"({canary.mean} - {stable.mean})"
     worse = f"({judged} and (({difference} - {half_width}) > 0))"
     not_worse = f"({judged} and (({difference} + {half_width}) <= {p.non_inferiority}))"
+    shift_width = _half_width(
+        f"{canary.output_variance_of_mean} + {stable.output_variance_of_mean}", p
+    )
+    tolerance = f"({p.max_prediction_shift} * sqrt({stable.output_variance}))"
+    moved = f"((abs({canary.output_mean} - {stable.output_mean}) - {shift_width}) > {tolerance})"
+    moved_before_labels = f"({moved} unless on() {judged})"
     return (
-        f"(vector(-1) and on() ({serving_problem} or {worse}))\n"
+        f"(vector(-1) and on() ({serving_problem} or {worse} or {moved_before_labels}))\n"
         f"or (vector(1) and on() {not_worse})\n"
         "or vector(0)"
     )

@@ -26,8 +26,9 @@ def read_state(
         found = api.value(promql, at)
         return math.nan if found is None else found
 
+    predictions = value(queries.predictions)
     return VariantState(
-        predictions=value(queries.predictions),
+        predictions=predictions,
         labellable=value(queries.labellable),
         errors=value(queries.errors),
         absolute_errors=Sums(
@@ -35,6 +36,7 @@ def read_state(
         ),
         latency_p95_seconds=value(queries.latency_p95_seconds),
         drift_score=value(queries.drift_score),
+        outputs=Sums(predictions, value(queries.output_total), value(queries.output_squared)),
     )
 
 
