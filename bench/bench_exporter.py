@@ -233,6 +233,12 @@ def main() -> int:
     parser.add_argument("--rss-seconds", type=int, default=300)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results-exporter.md")
     args = parser.parse_args()
+    needed = {1, REFERENCE_CONNECTIONS} - set(args.connections)
+    if needed:
+        parser.error(
+            f"--connections must include {' and '.join(map(str, sorted(needed)))}: the report's "
+            f"ratios compare at 1 and {REFERENCE_CONNECTIONS} connections"
+        )
 
     require_wrk()
     if not peers.mlserver_installed():
