@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from local_stack.stack import LocalStack
+from local_stack.toolchain import REPO_ROOT
 from modelmon.ops.rows import Rows
 from opstool import (
     STACK_GITHUB_TOKEN,
@@ -28,6 +30,7 @@ from traffic import Traffic, predictions_with_feedback
 
 TOKEN = "ghp_" + "t" * 36  # a made-up token: the tests check it never shows up in output
 MAE_ALERT = "ModelPerformanceDegraded"
+DRIFT_ALERT = "ModelDriftDetected"
 WEBHOOK_POD = "ops-model-exporter-retrain-webhook-0"
 DISPATCH_PATH = "/repos/acme/models/actions/workflows/retrain-model.yaml/dispatches"
 QUALITY_REASON = (
@@ -35,6 +38,12 @@ QUALITY_REASON = (
     r"\[(ModelPerformanceDegraded|ModelR2Low|ModelAccuracyDropped|ModelDriftDetected), "
     r"(stable|canary)\]"
 )
+
+
+def chart_threshold(alert: str) -> float:
+    """The alert's threshold as the umbrella chart's values set it."""
+    values = yaml.safe_load((REPO_ROOT / "charts" / "model-monitoring" / "values.yaml").read_text())
+    return float(values["rules"]["alerts"][alert]["threshold"])
 
 
 def user_alert_state(stack: LocalStack, name: str) -> str:
@@ -55,12 +64,14 @@ def github_env(github: GitHubRecorder, state_file: Path) -> dict[str, str]:
     }
 
 
-def simulate_drift(stack: LocalStack, router_url: str, duration: str, *which: str) -> Ran:
+def simulate_drift(
+    stack: LocalStack, router_url: str, duration: str, *which: str, rate: str = "20"
+) -> Ran:
     return run_ops(
         "simulate-drift",
         *which,
         *("--url", router_url, "--prometheus-url", stack.prometheus.url, "--user", USER),
-        *("--rate", "20", "--duration", duration),
+        *("--rate", rate, "--duration", duration),
     )
 
 
@@ -72,7 +83,7 @@ def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retr
     ran_holder: list[Any] = []
 
     def simulate() -> None:
-        ran_holder.append(simulate_drift(ops_stack, router_url, "40s", "--level", "high"))
+        ran_holder.append(simulate_drift(ops_stack, router_url, "40s", "--drift-level", "high"))
 
     runner = threading.Thread(target=simulate)
     runner.start()
@@ -137,16 +148,23 @@ class TestRetrainWhileDrifted:
     def test_dry_run_is_the_default_and_names_the_reason(
         self, ops_stack: LocalStack, github: GitHubRecorder, tmp_path: Path
     ) -> None:
+        assert USER == "user01"
         ran = run_ops(
             "trigger-retrain",
             "--check-drift",
             "--prometheus-url",
             ops_stack.prometheus.url,
-            "--user",
-            USER,
-            env=github_env(github, tmp_path / "cooldown.json"),
+            # the lab's way to say which user: USER_NUM, no --user
+            env={**github_env(github, tmp_path / "cooldown.json"), "USER_NUM": "1"},
         )
         assert ran.code == 0, ran.stderr
+        assert f"Quality of {USER} in Prometheus" in ran.stdout
+        # the lab's two lines, beside ours: the score is the worst variant's drift (PSI)
+        assert re.search(r"^Detected: True$", ran.stdout, re.MULTILINE), ran.stdout
+        score = re.search(r"^Score: (\d+\.\d{4})$", ran.stdout, re.MULTILINE)
+        assert score, ran.stdout
+        drift = ops_stack.prometheus.value(f'max(model_drift_score{{user_id="{USER}"}})')
+        assert float(score[1]) == pytest.approx(drift, abs=0.05)
         # the threshold is the alert's: rules.alerts.ModelPerformanceDegraded.threshold
         assert re.search(rf"MAE\(0\.\d{{4}}\) > 0\.4 \[{MAE_ALERT}, \w+\]", ran.stdout), ran.stdout
         assert "dry run, would dispatch" in ran.stdout
@@ -229,18 +247,38 @@ class TestRetrainWhileDrifted:
         assert in_prometheus, "the ServiceMonitor scrapes the webhook too"
 
 
-def test_reset_sends_undrifted_traffic_and_the_mae_alert_resolves(
+def drift_scores(stack: LocalStack) -> dict[str, float]:
+    promql = f'max by (variant) (model_drift_score{{user_id="{USER}"}})'
+    return {s.labels["variant"]: s.value for s in stack.prometheus.query(promql)}
+
+
+def test_reset_refills_the_windows_so_every_drift_score_and_quality_alert_recovers(
     ops_stack: LocalStack, router_url: str
 ) -> None:
-    ran = simulate_drift(ops_stack, router_url, "30s", "--reset")
-    assert ran.code == 0, ran.stderr
+    """After the drifted traffic of the tests above (their windows still hold it), --reset
+    sends enough undrifted traffic to replace every row of the drift and quality windows."""
+    threshold = chart_threshold(DRIFT_ALERT)
+    assert max(drift_scores(ops_stack).values()) > threshold, "the tests above left no drift"
+    ran = simulate_drift(ops_stack, router_url, "30s", "--reset", rate="100")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    rounds = re.findall(
+        r"^Round \d: Refilling the quality and drift windows \(stable (\d+) rows at 50%",
+        ran.stdout,
+        re.MULTILINE,
+    )
+    assert rounds, ran.stdout
+    print(ran.stdout)
     after = ran.stdout.split("After:")[1]
     for variant, mae in re.findall(r"^\s+(stable|canary)\s+([\d.]+)", after, re.MULTILINE):
         assert float(mae) < 0.40, (variant, ran.stdout)
-    assert re.search(rf"{MAE_ALERT}\s+condition not met", ran.stdout), ran.stdout
-    eventually(
-        lambda: user_alert_state(ops_stack, MAE_ALERT),
-        lambda state: state == "inactive",
-        30,
-        f"{MAE_ALERT} resolved",
-    )
+    scores = drift_scores(ops_stack)
+    assert set(scores) == {"stable", "canary"}
+    assert all(score < threshold for score in scores.values()), scores
+    for alert in (MAE_ALERT, DRIFT_ALERT):
+        assert re.search(rf"{alert}\s+condition not met", ran.stdout), ran.stdout
+        eventually(
+            lambda alert=alert: user_alert_state(ops_stack, alert),
+            lambda state: state == "inactive",
+            30,
+            f"{alert} resolved",
+        )

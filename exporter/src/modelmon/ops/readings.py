@@ -80,6 +80,7 @@ class AlertCondition:
     for_seconds: float
     state: str  # inactive, pending or firing, for this user
     met_by: list[dict[str, str]] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # the rule's own
 
     @property
     def met(self) -> bool:
@@ -103,6 +104,7 @@ def alert_conditions(api: PrometheusAPI, scope: Scope) -> list[AlertCondition]:
                 float(rule.get("duration", 0)),
                 state,
                 met_by,
+                dict(rule.get("labels", {})),
             )
         )
     return conditions

@@ -29,10 +29,30 @@ def user_id(text: str) -> str:
     return text
 
 
+# The lab names its user by number (`export USER_NUM=07`); --user and MODELMON_OPS_USER win.
+LAB_USER_NUMBER = "USER_NUM"
+
+
+def with_lab_user(env: Mapping[str, str]) -> Mapping[str, str]:
+    """The environment, with MODELMON_OPS_USER taken from the lab's USER_NUM when only that is
+    set: 7 or 07 is user07. Anything else is passed on as it is, for --user to refuse by name."""
+    number = env.get(LAB_USER_NUMBER, "").strip()
+    user_variable = f"{ENV_PREFIX}USER"
+    if not number or user_variable in env:
+        return env
+    user = f"user{int(number):02d}" if number.isdigit() else f"{LAB_USER_NUMBER}={number}"
+    return {**env, user_variable: user}
+
+
 # Which model server and Prometheus a command works on; every flag also reads MODELMON_OPS_<FLAG>.
 TARGET_FLAGS = (
     Flag("--prometheus-url", "Prometheus base URL", "http://127.0.0.1:9090"),
-    Flag("--user", "the release's user_id label", "user01", {"type": user_id}),
+    Flag(
+        "--user",
+        f"the release's user_id label (default from the lab's {LAB_USER_NUMBER}: 07 is user07)",
+        "user01",
+        {"type": user_id},
+    ),
     Flag("--namespace", "only series from this namespace (default: any)", ""),
     Flag("--url", "the router's (or an exporter's) base URL", "http://127.0.0.1:8080"),
 )
@@ -61,7 +81,8 @@ class Command:
     def add_to(self, commands: argparse._SubParsersAction, env: Mapping[str, str]) -> None:  # type: ignore[type-arg]
         parser = commands.add_parser(self.name, help=self.help)
         if self.targets:
-            add_flags(parser.add_argument_group("target"), env, ENV_PREFIX, TARGET_FLAGS)
+            target = parser.add_argument_group("target")
+            add_flags(target, with_lab_user(env), ENV_PREFIX, TARGET_FLAGS)
         self.flags(parser, env)
         parser.set_defaults(run=self.run)
 

@@ -85,6 +85,13 @@ def trigger_retrain_flags(parser: argparse.ArgumentParser, env: Mapping[str, str
     )
 
 
+def lab_lines(detected: bool, drift_score: float | None) -> list[str]:
+    """The two lines the lab's trigger prints: whether a retrain is called for, and the drift
+    score (here the worst variant's PSI; "n/a" before Prometheus has one)."""
+    score = "n/a" if drift_score is None else f"{drift_score:.4f}"
+    return [f"Detected: {detected}", f"Score: {score}"]
+
+
 def run_trigger_retrain(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not (args.check_drift or args.force_trigger):
         raise OpsError("say what to decide on: --check-drift, or --force-trigger")
@@ -99,6 +106,7 @@ def run_trigger_retrain(args: argparse.Namespace, env: Mapping[str, str]) -> int
     decision = decide(alerts)
     say("Quality alerts (their thresholds are the chart's rules.alerts values):")
     say_all([f"  {alert.state:<8} {alert.reason()}" for alert in alerts] or ["  none active"])
+    say_all(lab_lines(decision.retrain, quality.worst().get("drift")))
     outcome = act(
         decision,
         args.user,

@@ -11,7 +11,7 @@ from modelmon.ops.durations import seconds
 from modelmon.ops.load import LoadPlan, Mix, run_load
 from modelmon.ops.prometheus import PrometheusAPI
 from modelmon.ops.rows import DRIFT_LEVELS
-from modelmon.ops.simulate import simulate
+from modelmon.ops.simulate import reset, simulate
 
 
 def load_flags(parser: argparse.ArgumentParser, _env: Mapping[str, str]) -> None:
@@ -56,37 +56,61 @@ def run_load_command(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
     return 0
 
 
+RESET_RATE = 50.0
+
+
 def simulate_drift_flags(parser: argparse.ArgumentParser, _env: Mapping[str, str]) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--level", choices=[level for level in DRIFT_LEVELS if level != "none"])
     which.add_argument(
-        "--reset", action="store_true", help="send undrifted traffic, so the windows recover"
+        "--level",
+        "--drift-level",
+        dest="level",
+        choices=[level for level in DRIFT_LEVELS if level != "none"],
+        help="how far the inputs drift (--drift-level: the lab's name)",
+    )
+    which.add_argument(
+        "--reset",
+        action="store_true",
+        help="send undrifted traffic until the quality and drift windows hold none of the "
+        "drifted rows, and no quality alert's condition holds",
     )
     parser.add_argument(
-        "--rate", type=positive_float, default=10.0, help="predictions per second (default 10)"
+        "--rate",
+        type=positive_float,
+        help=f"predictions per second (default 10; {RESET_RATE:g} with --reset)",
     )
     parser.add_argument(
-        "--duration", default="60s", help="how long (default 60s; the alert's `for` needs it)"
+        "--duration",
+        default="60s",
+        help="how long to drift (default 60s; the alert's `for` needs it); --reset sends as many "
+        "as the windows hold",
     )
     parser.add_argument("--concurrency", type=positive_int, default=4)
     parser.add_argument("--seed", type=int, default=7)
 
 
 def run_simulate_drift(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
-    level = "none" if args.reset else args.level
-    plan = LoadPlan(
-        url=url_of(args),
-        rate=args.rate,
-        duration=seconds(args.duration),
-        concurrency=args.concurrency,
-        mix=Mix(health=0, predict=1, bad=0),
-        level=level,
-        seed=args.seed,
-    )
+    rate = args.rate or (RESET_RATE if args.reset else 10.0)
+
+    def plan(level: str, duration: float) -> LoadPlan:
+        return LoadPlan(
+            url=url_of(args),
+            rate=rate,
+            duration=duration,
+            concurrency=args.concurrency,
+            mix=Mix(health=0, predict=1, bad=0),
+            level=level,
+            seed=args.seed,
+        )
+
     api = PrometheusAPI(args.prometheus_url)
     api.query("vector(1)")  # fail now, not after the traffic, when Prometheus is unreachable
-    with progress_bar(f"{level} drift for {args.user}", plan.total) as advance:
-        simulate(api, scope_of(args), plan, say, advance)
+    if args.reset:
+        reset(api, scope_of(args), lambda rows: plan("none", rows / rate), say, progress_bar)
+        return 0
+    drifted = plan(args.level, seconds(args.duration))
+    with progress_bar(f"{args.level} drift for {args.user}", drifted.total) as advance:
+        simulate(api, scope_of(args), drifted, say, advance)
     return 0
 
 
