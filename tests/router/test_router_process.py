@@ -14,6 +14,7 @@ import requests
 
 from local_stack.pods import free_port
 from local_stack.processes import Supervisor
+from modelmon.contract import LAB_HEALTH_PATH
 from support import only_value, parse_samples, wait_answering
 
 BIN_DIR = Path(sys.executable).parent
@@ -109,6 +110,13 @@ def test_feedback_for_an_unknown_variant_is_a_404_with_its_reason(router: str) -
     )
     assert answer.status_code == 404
     assert answer.json()["detail"][0]["loc"] == ["body", "prediction_id"]
+
+
+def test_the_labs_health_path_answers_as_healthz(router: str) -> None:
+    for path in ("/healthz", LAB_HEALTH_PATH):
+        answer = requests.get(f"{router}{path}", timeout=5)
+        assert answer.status_code == 200, path
+        assert answer.json() == requests.get(f"{router}/healthz", timeout=5).json()
 
 
 def test_readiness_reports_the_weight_in_force(router: str) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from modelmon import artifact
 from modelmon.api import create_app
 from modelmon.config import parse_settings
+from modelmon.contract import LAB_HEALTH_PATH
 from modelmon.main import build_service
 from support import only_value, parse_samples
 
@@ -116,6 +117,7 @@ def test_bodies_over_the_limit_are_refused_before_parsing(client):
 
 def test_health_readiness_and_info(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get(LAB_HEALTH_PATH).json() == {"status": "ok"}, "the lab's name for it"
     assert client.get("/readyz").json()["model_version"] == "2.0.0"
     info = value(client, "model_version_info", variant="canary")
     assert info == 1.0

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from modelmon import __version__
 from modelmon.batching import BatchLimits, MicroBatcher
 from modelmon.contract import (
+    LAB_HEALTH_PATH,
     PREDICTION_ID_MAX_LENGTH,
     UNKNOWN_PREDICTION,
     UNKNOWN_PREDICTION_MESSAGE,
@@ -165,6 +166,7 @@ def health_routes(app: FastAPI, service: ModelService) -> APIRouter:
     routes = APIRouter()
 
     @routes.get("/healthz")
+    @routes.get(LAB_HEALTH_PATH, include_in_schema=False)  # the lab's name for it
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -352,6 +352,8 @@ FAILOVER_HEADER = "X-Canary-Failover"
 # A prediction id names the variant that made it, so feedback can be routed back to it.
 _PREDICTION_ID = re.compile(r"(?P<variant>[a-z]+)-(?P<token>[0-9a-f]{32})")
 PREDICTION_ID_MAX_LENGTH = 64
+# The lab's path for the liveness check; the exporter and the router answer it as /healthz.
+LAB_HEALTH_PATH = "/healthcheck"
 
 
 def new_prediction_id(variant: Variant) -> str:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from modelmon.contract import (
     FAILOVER_HEADER,
+    LAB_HEALTH_PATH,
     UNKNOWN_PREDICTION,
     UNKNOWN_PREDICTION_MESSAGE,
     VARIANT_HEADER,
@@ -157,6 +158,7 @@ class RouterApp:
             ("POST", "/predict"): self._predict,
             ("POST", "/feedback"): self._feedback,
             ("GET", "/healthz"): self._healthz,
+            ("GET", LAB_HEALTH_PATH): self._healthz,
             ("GET", "/readyz"): self._readyz,
             ("GET", "/openapi.json"): self._openapi,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelmon import __version__
-from modelmon.contract import PREDICTION_ID_MAX_LENGTH, VARIANT_HEADER
+from modelmon.contract import LAB_HEALTH_PATH, PREDICTION_ID_MAX_LENGTH, VARIANT_HEADER
 
 ERROR = {
     "type": "object",
@@ -86,6 +86,7 @@ def document() -> dict[str, Any]:
                 {"404": _answer("Unknown or expired prediction id")},
             ),
             "/healthz": _status("The router runs"),
+            LAB_HEALTH_PATH: _status("The router runs (the lab's name for /healthz)"),
             "/readyz": _status("The router takes traffic; says the weight in force"),
         },
     }
