@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
 
 from local_stack import manifests
 from local_stack.toolchain import REPO_ROOT
 from manifest_checks import STACK_OFF, VALUES_DIR, render_profile
 from modelmon import artifact, contract
+from modelmon.api import create_app
 from modelmon.config import parse_settings
 from modelmon.contract import (
     ACTION_LABEL,
@@ -178,7 +180,7 @@ def family_labels(registry: CollectorRegistry) -> dict[str, tuple[str, set[str]]
                 continue
             name = sample.name
             for suffix in ("_bucket", "_sum", "_count"):
-                if family.type == "histogram" and name.endswith(suffix):
+                if family.type in ("histogram", "summary") and name.endswith(suffix):
                     name = name.removesuffix(suffix)
             labels = set(sample.labels) - {"le"}
             found[name] = (family.type, found.get(name, ("", set()))[1] | labels)
@@ -194,6 +196,8 @@ def test_the_exporter_exposes_exactly_the_contracts_metrics(model_dir: Path) -> 
     service, registry = build_service(settings, artifact.load(settings.model_path))
     for prediction in service.predict(np.full((250, len(service.model.feature_names)), 0.5)):
         service.feedback(prediction.prediction_id, 0.1)
+    with TestClient(create_app(service, registry)) as client:  # the HTTP metrics count requests
+        assert client.get("/healthz").status_code == 200
     exposed = {
         name: spec
         for name, spec in family_labels(registry).items()
@@ -279,6 +283,6 @@ def test_the_search_finds_what_it_is_meant_to_find(tmp_path: Path) -> None:
 def test_the_readme_lists_every_metric_of_the_contract_and_no_other() -> None:
     text = (REPO_ROOT / "README.md").read_text()
     section = text.split("## The model and its metrics")[1].split("\n## ")[0]
-    named = set(re.findall(r"`((?:model|router|modelmon)_[a-z0-9_]+)", section))
+    named = set(re.findall(r"`((?:model|router|modelmon|http)_[a-z0-9_]+)", section))
     named -= set(contract.IDENTITY_LABELS)
     assert named == {metric.name for metric in contract.METRICS}

@@ -29,6 +29,7 @@ from modelmon.contract import (
     error_body,
 )
 from modelmon.exposition import MetricsEndpoint
+from modelmon.http_metrics import HttpMetrics, HttpMetricsMiddleware
 from modelmon.metrics import ServingMetrics
 from modelmon.predict_endpoint import PATH as PREDICT_PATH
 from modelmon.predict_endpoint import FiniteNumber, PredictEndpoint, read_body, request_type
@@ -287,10 +288,18 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
         return JSONResponse({"detail": details}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.include_router(model_routes(service, count_bad_input))
-    app.include_router(health_routes(app, service))
+    routers = (model_routes(service, count_bad_input), health_routes(app, service))
+    for router in routers:
+        app.include_router(router)
     app.openapi = predict_openapi(app, service)  # type: ignore[method-assign]
     app.router.routes.append(
         Route("/metrics", MetricsEndpoint(registry), methods=["GET"], include_in_schema=False)
     )
+    if service.metrics is not None and service.settings.http_metrics:
+        routes = [*app.routes, *(route for router in routers for route in router.routes)]
+        handlers = {route.path for route in routes if isinstance(route, Route)} | {PREDICT_PATH}
+        http = HttpMetrics(service.metrics.identity_values, handlers)
+        registry.register(http)
+        # Added last, so it is outermost: it times and counts every request, /predict's too.
+        app.add_middleware(HttpMetricsMiddleware, metrics=http)
     return app

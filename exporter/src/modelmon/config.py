@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelmon import __version__
-from modelmon.contract import VARIANTS, Variant
+from modelmon.contract import HTTP_METRICS, VARIANTS, Variant
 from modelmon.flags import (
     Flag,
     add_flags,
@@ -57,6 +57,7 @@ class Settings:
     max_batch_rows: int
     max_body_bytes: int
     metrics_enabled: bool
+    http_metrics: bool
     batching: bool
     batching_max_rows: int
     batching_max_wait_seconds: float
@@ -171,6 +172,14 @@ FLAGS = (
     Flag(
         "--metrics-enabled",
         "record metrics (off only to measure their cost)",
+        "true",
+        {"type": boolean},
+    ),
+    Flag(
+        "--http-metrics",
+        "also export the HTTP metrics of prometheus-fastapi-instrumentator "
+        f"({', '.join(metric.name for metric in HTTP_METRICS)}), which the curriculum's "
+        "dashboards read",
         "true",
         {"type": boolean},
     ),

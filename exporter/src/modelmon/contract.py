@@ -67,7 +67,7 @@ class RouterRoute(StrEnum):
     FEEDBACK = "feedback"
 
 
-MetricType = Literal["counter", "gauge", "histogram", "info"]
+MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 _CLIENT_SUFFIX = {"counter": "_total", "info": "_info"}
 
 
@@ -90,6 +90,8 @@ class Metric:
         """The series names this family exposes."""
         if self.type == "histogram":
             return tuple(f"{self.name}_{part}" for part in ("bucket", "sum", "count"))
+        if self.type == "summary":
+            return tuple(f"{self.name}_{part}" for part in ("sum", "count"))
         return (self.name,)
 
     def __str__(self) -> str:
@@ -177,6 +179,58 @@ FEEDBACK_TARGET_NEGATIVE = _model(
 )
 FEEDBACK_TARGET_SQUARED = _model(
     "model_feedback_target_squared_total", "counter", "Sum of the squared ground truth."
+)
+# The HTTP metrics of prometheus-fastapi-instrumentator (v8), which the curriculum's serving
+# dashboard reads: its names, label names, label values and buckets (its default()), plus our
+# identity labels. `handler` is the route's path ("none" for a path the server does not have),
+# `status` its class ("2xx"), `method` one of HTTP_METHODS or "OTHER" (bounded, unlike theirs).
+# Sizes are the Content-Length headers (0 without one), as theirs are.
+HTTP_REQUESTS = _model(
+    "http_requests_total",
+    "counter",
+    "HTTP requests answered, by method, status class and handler.",
+    "method",
+    "status",
+    "handler",
+)
+HTTP_REQUEST_SIZE = _model(
+    "http_request_size_bytes",
+    "summary",
+    "Content-Length of the requests, by handler, in bytes (0 without the header).",
+    "handler",
+)
+HTTP_RESPONSE_SIZE = _model(
+    "http_response_size_bytes",
+    "summary",
+    "Content-Length of the responses, by handler, in bytes (0 without the header).",
+    "handler",
+)
+HTTP_DURATION_HIGHR = _model(
+    "http_request_duration_highr_seconds",
+    "histogram",
+    "Time from request to the end of the response, in seconds; many buckets, no HTTP labels.",
+)
+HTTP_DURATION_HIGHR_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
+    7.5, 10.0, 30.0, 60.0,
+)  # fmt: skip
+HTTP_DURATION = _model(
+    "http_request_duration_seconds",
+    "histogram",
+    "Time from request to the end of the response, by method and handler, in seconds.",
+    "method",
+    "handler",
+)
+HTTP_DURATION_BUCKETS = (0.1, 0.5, 1.0)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+HTTP_OTHER_METHOD = "OTHER"
+HTTP_NO_HANDLER = "none"
+HTTP_METRICS = (
+    HTTP_REQUESTS,
+    HTTP_REQUEST_SIZE,
+    HTTP_RESPONSE_SIZE,
+    HTTP_DURATION_HIGHR,
+    HTTP_DURATION,
 )
 MODEL_INFO = _model(
     "model_version_info",
@@ -294,6 +348,7 @@ EXPORTER_METRICS: tuple[Metric, ...] = (
     FEEDBACK_PENDING,
     FEATURE_DRIFT_SCORE,
     DRIFT_SCORE,
+    *HTTP_METRICS,
 )
 ROUTER_METRICS: tuple[Metric, ...] = (
     ROUTER_REQUESTS,

@@ -110,6 +110,7 @@ class ServingMetrics:
 
     def __init__(self, registry: CollectorRegistry, identity: Identity) -> None:
         values = identity.values()
+        self.identity_values = values
 
         def bound(spec: contract.Metric, **kwargs: Any) -> Any:
             return labelled(spec, registry, **kwargs).labels(*values)

@@ -27,6 +27,7 @@ args:
   - --max-batch-rows={{ $values.limits.maxBatchRows | int64 }}
   - --max-body-bytes={{ $values.limits.maxBodyBytes | int64 }}
   - --batching={{ $values.batching.enabled }}
+  - --http-metrics={{ $values.httpMetrics.enabled }}
   - --batching-max-rows={{ $values.batching.maxRows | int64 }}
   - --batching-max-wait-seconds={{ $values.batching.maxWaitSeconds }}
   - --batching-queue-rows={{ $values.batching.queueRows | int64 }}
