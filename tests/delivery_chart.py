@@ -33,3 +33,17 @@ def one(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> di
 def chart_gate_values() -> dict[str, Any]:
     values = yaml.safe_load((chart.EXPORTER_CHART / "values.yaml").read_text())
     return dict(values["delivery"]["gate"])
+
+
+def printed_notes(profile: Path) -> str:
+    """What `helm install` prints after NOTES: for the profile."""
+    return chart.helm(
+        "install",
+        RELEASE,
+        str(chart.EXPORTER_CHART),
+        "--dry-run=client",
+        "--namespace",
+        NAMESPACE,
+        "--values",
+        str(profile),
+    ).split("NOTES:", 1)[1]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 
 import requests
@@ -16,8 +20,25 @@ __all__ = [
     "Rows",
     "Traffic",
     "bad_inputs",
+    "labelled_load",
     "predictions_with_feedback",
 ]
+
+
+@contextmanager
+def labelled_load(url: str, rate: int, *flags: str) -> Iterator[None]:
+    """modelmon-ops load in the background until the block ends: `rate` predictions a second,
+    each with its label unless `flags` say otherwise."""
+    command = [str(Path(sys.executable).parent / "modelmon-ops"), "load", "--url", url]
+    command += ["--rate", str(rate), "--duration", "900s", "--mix", "0:1:0", "--concurrency", "8"]
+    load = subprocess.Popen(
+        [*command, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
 
 
 class Traffic:

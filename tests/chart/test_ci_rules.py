@@ -150,6 +150,18 @@ ARGO_PLUGIN = REPO_ROOT / ".ci" / "argo-rollouts" / "gateway-api-plugin.yaml"
 PINNED_RELEASE = r"https://github\.com/{}/releases/download/v\d+\.\d+\.\d+/"
 
 
+def profile_object(profile: str, kind: str) -> dict[str, Any]:
+    """The one object of `kind` a ci/ profile of the subchart renders, as ct installs it."""
+    objects = chart.render(
+        chart.EXPORTER_CHART,
+        release="r1",
+        namespace="ct",
+        values_files=[chart.EXPORTER_CHART / "ci" / profile],
+    )
+    [found] = [o for o in objects if o["kind"] == kind]
+    return found
+
+
 def test_argo_rollouts_and_its_plugin_are_installed_pinned_before_ct_installs_their_profile():
     """ct install --all installs ci/argo-rollouts-values.yaml with the rest: a Rollout, an
     AnalysisTemplate and HTTPRoutes need their CRDs, the controller and its Gateway API plugin
@@ -174,16 +186,7 @@ def test_argo_rollouts_and_its_plugin_are_installed_pinned_before_ct_installs_th
         PINNED_RELEASE.format("argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi"),
         entry["location"],
     )
-    rollout = next(
-        o
-        for o in chart.render(
-            chart.EXPORTER_CHART,
-            release="r1",
-            namespace="ct",
-            values_files=[chart.EXPORTER_CHART / "ci" / "argo-rollouts-values.yaml"],
-        )
-        if o["kind"] == "Rollout"
-    )
+    rollout = profile_object("argo-rollouts-values.yaml", "Rollout")
     assert entry["name"] in rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]
 
 
@@ -201,14 +204,5 @@ def test_flagger_is_installed_pinned_before_ct_installs_its_profile():
     )
     assert pinned, before
     assert "rollout status deployment/flagger" in before[pinned.end() :]
-    canary = next(
-        o
-        for o in chart.render(
-            chart.EXPORTER_CHART,
-            release="r1",
-            namespace="ct",
-            values_files=[chart.EXPORTER_CHART / "ci" / "flagger-values.yaml"],
-        )
-        if o["kind"] == "Canary"
-    )
+    canary = profile_object("flagger-values.yaml", "Canary")
     assert canary["spec"]["provider"] == "gatewayapi:v1"

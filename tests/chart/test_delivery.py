@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_chart import FULLNAME, NAMESPACE, RELEASE, chart_gate_values, one, render_profile
+from delivery_chart import (
+    FULLNAME,
+    NAMESPACE,
+    chart_gate_values,
+    one,
+    printed_notes,
+    render_profile,
+)
 
 from local_stack import chart
 from modelmon.config import parse_settings
@@ -202,16 +209,7 @@ def test_values_an_engine_cannot_work_with_are_refused_by_name(values, message):
 
 
 def test_the_notes_name_the_rollout_and_the_template_the_chart_renders():
-    printed = chart.helm(
-        "install",
-        RELEASE,
-        str(chart.EXPORTER_CHART),
-        "--dry-run=client",
-        "--namespace",
-        NAMESPACE,
-        "--values",
-        str(ARGO_PROFILE),
-    ).split("NOTES:", 1)[1]
+    printed = printed_notes(ARGO_PROFILE)
     objects = render()
     assert f"Rollout {one(objects, 'Rollout')['metadata']['name']} " in printed
     assert f"AnalysisTemplate {one(objects, 'AnalysisTemplate')['metadata']['name']}." in printed

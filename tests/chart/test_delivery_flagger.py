@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_chart import FULLNAME, NAMESPACE, RELEASE, chart_gate_values, one, render_profile
+from delivery_chart import (
+    FULLNAME,
+    NAMESPACE,
+    chart_gate_values,
+    one,
+    printed_notes,
+    render_profile,
+)
 
 from local_stack import chart
 from modelmon.config import parse_settings
@@ -299,16 +306,7 @@ def test_flagger_needs_the_gateway_api():
 
 
 def test_the_notes_name_the_canary_and_the_gate():
-    printed = chart.helm(
-        "install",
-        RELEASE,
-        str(chart.EXPORTER_CHART),
-        "--dry-run=client",
-        "--namespace",
-        NAMESPACE,
-        "--values",
-        str(FLAGGER_PROFILE),
-    ).split("NOTES:", 1)[1]
+    printed = printed_notes(FLAGGER_PROFILE)
     assert f"Canary {FULLNAME} makes every new revision of Deployment" in printed
     assert f"MetricTemplate {FULLNAME}-gate" in printed
     assert f"get canary {FULLNAME}" in printed

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import yaml
 
 from backends import HERE, KindBackend
 from modelmon.ops.promotion import EXIT_CODES, Phase
+from traffic import labelled_load
 
 pytestmark = pytest.mark.kind
 
@@ -28,17 +29,8 @@ USER = "user01"  # values/kind.yaml
 VALUES = [HERE.parent.parent / "values" / "kind.yaml", HERE / "values-kind-e2e.yaml"]
 
 
-@contextmanager
-def traffic(router_url: str) -> Iterator[None]:
-    """modelmon-ops load through the router: 50 predictions a second, each with its label."""
-    command = [str(BIN_DIR / "modelmon-ops"), "load", "--url", router_url, "--rate", "50"]
-    command += ["--duration", "900s", "--mix", "0:1:0", "--concurrency", "4"]
-    load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        load.terminate()
-        load.wait(timeout=30)
+def traffic(router_url: str) -> AbstractContextManager[None]:
+    return labelled_load(router_url, 50)
 
 
 def promote(backend: KindBackend, revision: str, *values: Path) -> subprocess.CompletedProcess[str]:

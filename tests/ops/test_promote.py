@@ -9,10 +9,9 @@ unless its predictions have moved away from stable's, which rolls it back before
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,9 @@ from modelmon.ops.helm_release import STATE_KEY, WEIGHT_VALUE, state_config_map
 from modelmon.ops.prometheus import PrometheusAPI, Scope
 from modelmon.ops.promotion import Phase, Plan, Promotion, PromotionState
 from modelmon.train import ModelRecipe, train
-from opstool import BIN_DIR, NAMESPACE, RELEASE, USER
+from opstool import NAMESPACE, RELEASE, USER
 from support import eventually
+from traffic import labelled_load
 
 # Fewer labels than the default 200 before quality is judged, to keep the test short; the
 # gate's other settings are its defaults.
@@ -70,17 +70,8 @@ def router_weight(router_url: str) -> float:
     return float(requests.get(f"{router_url}/readyz", timeout=5).json()["canary_weight"])
 
 
-@contextmanager
-def traffic(router_url: str, *flags: str) -> Iterator[None]:
-    """modelmon-ops load in the background: 100 predictions a second, each with its label."""
-    command = [str(BIN_DIR / "modelmon-ops"), "load", "--url", router_url, "--rate", "100"]
-    command += ["--duration", "300s", "--mix", "0:1:0", "--concurrency", "8", *flags]
-    load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        load.terminate()
-        load.wait(timeout=30)
+def traffic(router_url: str, *flags: str) -> AbstractContextManager[None]:
+    return labelled_load(router_url, 100, *flags)
 
 
 def promote(stack: LocalStack, router_url: str, revision: str) -> tuple[Phase, LocalRelease]:
