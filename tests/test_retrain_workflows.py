@@ -20,6 +20,7 @@ import yaml
 from local_stack.toolchain import REPO_ROOT
 from modelmon.ops.cli import build_parser
 from modelmon.ops.github import WORKFLOW, GitHubWorkflow
+from modelmon.ops.promotion import EXIT_CODES as PROMOTION_EXIT_CODES
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 RETRAIN = WORKFLOWS / "retrain-model.yaml"
@@ -281,7 +282,7 @@ def promote_command(step: dict) -> list[str]:
     script = step["run"]
     script = script[script.index("modelmon-ops promote") :]
     script = script.replace('"${sets[@]}"', "SETS").replace("\\\n", " ")
-    words = shlex.split(script.split("\n")[0])
+    words = shlex.split(script.split("\n")[0].split(" || ")[0])
     expanded = []
     for word in words:
         if word == "SETS":
@@ -331,3 +332,21 @@ def test_the_promote_step_keeps_prometheus_reachable_for_the_whole_promotion():
 def test_the_script_it_replaced_is_gone():
     assert not (REPO_ROOT / ".ci" / "promote-canary.sh").exists()
     assert "promote-canary" not in DEPLOY.read_text()
+
+
+def test_slack_hears_how_each_promotion_ended_from_a_secret_webhook():
+    steps = load(DEPLOY)["jobs"]["promote"]["steps"]
+    promote = step_named(load(DEPLOY)["jobs"]["promote"], "Promote the canary")
+    # the exit codes the step names are promote's own
+    named = dict(re.findall(r"^\s+(\d)\) phase=\"([^\"]+)\"", promote["run"], re.MULTILINE))
+    assert {int(code) for code in named} == set(PROMOTION_EXIT_CODES.values())
+    for phase, code in PROMOTION_EXIT_CODES.items():
+        assert named[str(code)].startswith(str(phase).replace("-", " ")), (phase, named)
+    assert 'exit "$code"' in promote["run"], "the job still fails when the canary does"
+    [slack] = [s for s in steps if "slackapi/slack-github-action" in s.get("uses", "")]
+    assert re.fullmatch(r"slackapi/slack-github-action@[0-9a-f]{40}", slack["uses"])
+    assert slack["with"]["webhook"] == "${{ secrets.SLACK_WEBHOOK_URL }}"
+    assert slack["with"]["webhook-type"] == "incoming-webhook"
+    assert "steps.promote.outputs.phase" in slack["with"]["payload"]
+    assert slack["if"].startswith("always()"), "told of rollbacks too, which fail the job"
+    assert steps.index(slack) > steps.index(promote)
