@@ -54,7 +54,7 @@ class HttpMetrics(Collector):
     """The five families, from one series per (method, handler) seen; observe() on the loop only.
     Status codes are grouped into classes, and sizes summed over methods, at scrape time."""
 
-    def __init__(self, identity: Sequence[str], handlers: Iterable[str]) -> None:
+    def __init__(self, identity: Sequence[str], handlers: Iterable[str] = ()) -> None:
         self._identity = list(identity)
         self._handlers = frozenset(handlers)
         self._series: dict[tuple[str, str], _Series] = {}
@@ -70,6 +70,10 @@ class HttpMetrics(Collector):
         series.response_bytes += response
         series.durations.observe(seconds)
         self._highr.observe(seconds)
+
+    def add_handlers(self, paths: Iterable[str]) -> None:
+        """Paths the server answers: each its own `handler`; any other is "none"."""
+        self._handlers = self._handlers | frozenset(paths)
 
     def _series_of(self, method: str, path: str) -> _Series:
         """The series a request counts in; only a known method and path are remembered under

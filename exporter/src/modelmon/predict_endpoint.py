@@ -22,6 +22,7 @@ from typing_extensions import TypedDict
 
 from modelmon.batching import MicroBatcher, Overloaded, ShuttingDown
 from modelmon.contract import PredictionError, error_body
+from modelmon.http_metrics import HttpMetrics, content_length
 from modelmon.service import InjectedFailure, ModelService
 
 PATH = "/predict"
@@ -62,11 +63,13 @@ class PredictEndpoint:
         service: ModelService,
         batcher: MicroBatcher | None,
         count_bad_input: Callable[[str], None],
+        http: HttpMetrics | None = None,
     ) -> None:
         self.app = app
         self._service = service
         self._batcher = batcher
         self._count_bad_input = count_bad_input
+        self._http = http
         settings = service.settings
         self._limit = settings.max_body_bytes
         self._names = service.model.feature_names
@@ -82,10 +85,14 @@ class PredictEndpoint:
         if body is None:
             self._count_bad_input(PATH)
             message = f"request body larger than {self._limit} bytes"
-            await respond(send, 413, error_body(["body"], message, "body_too_large"))
-            return
-        status, answer, headers = await self._predict(body, started)
-        await respond(send, status, answer, headers)
+            status, received = 413, content_length(scope["headers"])
+            sent = await respond(send, status, error_body(["body"], message, "body_too_large"))
+        else:
+            status, answer, headers = await self._predict(body, started)
+            received = len(body)  # what Content-Length declared, read whole
+            sent = await respond(send, status, answer, headers)
+        if self._http is not None:  # here, not in a wrapping layer: the hot path's own count
+            self._http.observe("POST", PATH, status, received, sent, time.perf_counter() - started)
 
     async def _predict(
         self, body: bytes, started: float
@@ -161,7 +168,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
 
 async def respond(
     send: Send, status: int, answer: Any, headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
+) -> int:
+    """Sends the answer as JSON; returns its length."""
     payload = json.dumps(answer, separators=(",", ":")).encode()
     await send(
         {
@@ -175,3 +183,4 @@ async def respond(
         }
     )
     await send({"type": "http.response.body", "body": payload})
+    return len(payload)
