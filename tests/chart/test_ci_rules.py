@@ -150,6 +150,35 @@ ARGO_PLUGIN = REPO_ROOT / ".ci" / "argo-rollouts" / "gateway-api-plugin.yaml"
 PINNED_RELEASE = r"https://github\.com/{}/releases/download/v\d+\.\d+\.\d+/"
 
 
+def test_kserve_is_installed_pinned_in_standard_mode_before_ct_installs_its_profile():
+    """ci/kserve-values.yaml renders InferenceServices: KServe's CRDs, webhooks and controller
+    first, with cert-manager before them (kserve.yaml holds cert-manager Certificates), each from
+    a pinned release, and the deployment mode the profile's InferenceServices name."""
+    runs = [step.get("run", "") for name, step in steps() if name == "e2e-kind.yaml"]
+    ct_install = next(i for i, run in enumerate(runs) if "ct install" in run)
+    before = "\n".join(runs[:ct_install])
+    cert_manager = re.search(PINNED_RELEASE.format("cert-manager/cert-manager"), before)
+    kserve = re.search(PINNED_RELEASE.format("kserve/kserve") + "kserve.yaml", before)
+    assert cert_manager, before
+    assert kserve, before
+    assert cert_manager.start() < kserve.start()
+    assert "rollout status deployment/kserve-controller-manager" in before[kserve.end() :]
+    isvc = [
+        o
+        for o in chart.render(
+            chart.EXPORTER_CHART,
+            release="r1",
+            namespace="ct",
+            values_files=[chart.EXPORTER_CHART / "ci" / "kserve-values.yaml"],
+        )
+        if o["kind"] == "InferenceService"
+    ]
+    assert isvc
+    for o in isvc:
+        mode = o["metadata"]["annotations"]["serving.kserve.io/deploymentMode"]
+        assert f'defaultDeploymentMode\\": \\"{mode}' in before
+
+
 def profile_object(profile: str, kind: str) -> dict[str, Any]:
     """The one object of `kind` a ci/ profile of the subchart renders, as ct installs it."""
     objects = chart.render(

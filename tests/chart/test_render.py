@@ -31,6 +31,8 @@ EXPORTER_KINDS = {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "
 ARGO_KINDS = {"Rollout", "AnalysisTemplate", "HTTPRoute", "Service", "PodDisruptionBudget"}
 # The subchart delivered by Flagger: its target Deployment, the Canary, and the gate's pieces.
 FLAGGER_KINDS = {"Deployment", "Canary", "MetricTemplate", "HTTPRoute", "Service"}
+# The subchart's exporters served by KServe, behind the chart's Services and router.
+KSERVE_KINDS = {"InferenceService", "Service", "Deployment", "PodDisruptionBudget"}
 PROFILES = ALL_VALUES_FILES + EXPORTER_CI_VALUES_FILES
 STACK_PROFILES = [f for f in ALL_VALUES_FILES if enables_stack(f)]
 # Platform installs: the release and namespace the README installs the stack profiles with.
@@ -115,6 +117,8 @@ def test_every_profile_renders_valid_objects_with_the_stack_off(
         expected = ARGO_KINDS
     if values_file.name.startswith("flagger"):
         expected = FLAGGER_KINDS
+    if values_file.name.startswith("kserve"):
+        expected = KSERVE_KINDS
     assert {o["kind"] for o in objects} >= expected
     errors = errors_of(objects, kube_version)
     assert not errors, errors
