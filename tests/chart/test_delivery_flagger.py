@@ -21,6 +21,7 @@ from delivery_chart import (
     one,
     printed_notes,
     render_profile,
+    selects,
 )
 
 from local_stack import chart
@@ -74,19 +75,6 @@ def flagger_services(canary: dict[str, Any], target: dict[str, Any]) -> dict[str
         labels = dict(canary["spec"]["service"][role]["labels"]) | {label: name}
         services[role] = {"name": name, "labels": labels, "selector": {label: pods}}
     return services
-
-
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A label selector of matchLabels and In/Exists expressions."""
-    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        value = labels.get(expression["key"])
-        if expression["operator"] == "In" and value not in expression["values"]:
-            return False
-        if expression["operator"] == "Exists" and value is None:
-            return False
-    return True
 
 
 def serves(service: dict[str, Any], pod_labels: dict[str, str]) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_chart import FULLNAME, NAMESPACE, one, render_profile
+from delivery_chart import FULLNAME, NAMESPACE, one, render_profile, selects
 
 from local_stack import chart
 from modelmon.config import parse_settings
@@ -38,18 +38,6 @@ def kserve_pod_labels(isvc: dict[str, Any]) -> dict[str, str]:
         "component": "predictor",
         "app": f"isvc.{name}-predictor",
     }
-
-
-def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
-        return False
-    for expression in selector.get("matchExpressions", []):
-        value = labels.get(expression["key"])
-        if expression["operator"] == "In" and value not in expression["values"]:
-            return False
-        if expression["operator"] == "DoesNotExist" and value is not None:
-            return False
-    return True
 
 
 def test_each_variant_is_an_inference_service_running_the_exporter_as_that_variant():
