@@ -262,12 +262,12 @@ def test_reset_refills_the_windows_so_every_drift_score_and_quality_alert_recove
     ran = simulate_drift(ops_stack, router_url, "30s", "--reset", rate="100")
     assert ran.code == 0, ran.stdout + ran.stderr
     rounds = re.findall(
-        r"^Round \d: Refilling the quality and drift windows \(stable (\d+) rows at 50%",
+        r"^Round \d: Refilling the quality and drift windows \(stable (\d+) rows at 50%, "
+        r"canary (\d+) rows at 50%\)",
         ran.stdout,
         re.MULTILINE,
     )
     assert rounds, ran.stdout
-    print(ran.stdout)
     after = ran.stdout.split("After:")[1]
     for variant, mae in re.findall(r"^\s+(stable|canary)\s+([\d.]+)", after, re.MULTILINE):
         assert float(mae) < 0.40, (variant, ran.stdout)

@@ -53,3 +53,5 @@ def test_a_reset_refills_the_window_of_the_variant_with_the_smallest_share():
     assert starved.rows == 1000
     assert starved.starved == [canary]
     assert "canary 1000 rows at 0%" in starved.line()
+    listed = Refill({canary: 5, stable: 7}, {canary: 0.5, stable: 0.5}).line()
+    assert listed.index(stable) < listed.index(canary), "stable first, whatever the order read"

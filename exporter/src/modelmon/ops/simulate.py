@@ -131,9 +131,13 @@ class Refill:
         return [variant for variant in self.windows if self.shares[variant] <= 0]
 
     def line(self) -> str:
+        known = [str(v) for v in Variant]
+        order = sorted(
+            self.windows, key=lambda v: (known.index(v) if v in known else len(known), v)
+        )
         each = ", ".join(
-            f"{variant} {rows:.0f} rows at {self.shares[variant]:.0%}"
-            for variant, rows in self.windows.items()
+            f"{variant} {self.windows[variant]:.0f} rows at {self.shares[variant]:.0%}"
+            for variant in order
         )
         return f"Refilling the quality and drift windows ({each}): {self.rows} predictions"
 
