@@ -152,8 +152,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     """The request body, or None once it is over `limit` bytes (the rest is not read)."""
-    declared = dict(scope["headers"]).get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if content_length(scope["headers"]) > limit:
         return None
     body = b""
     more = True

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from modelmon.contract import DRIFT_SCORE, VARIANT_LABEL, VARIANTS, RecordingRule
 from modelmon.ops.prometheus import PrometheusAPI, Scope
+
+
+def in_variant_order(names: Iterable[str]) -> list[str]:
+    """Variant names as the contract orders them (stable, canary), any others after, sorted."""
+    seen = set(names)
+    known = [str(v) for v in VARIANTS]
+    return [v for v in known if v in seen] + sorted(seen - set(known))
 
 
 @dataclass(frozen=True)
@@ -20,9 +28,7 @@ class Quality:
     drift: dict[str, float]
 
     def variants(self) -> list[str]:
-        seen = {*self.mae, *self.r2, *self.accuracy, *self.drift}
-        known = [str(v) for v in VARIANTS]
-        return [v for v in known if v in seen] + sorted(seen - set(known))
+        return in_variant_order({*self.mae, *self.r2, *self.accuracy, *self.drift})
 
     def worst(self) -> dict[str, float]:
         """The worst value of each measure over the variants (what a retrain decision needs)."""

@@ -25,10 +25,12 @@ from modelmon.ops.errors import OpsError
 from modelmon.ops.load import LoadPlan, LoadResult, run_load
 from modelmon.ops.prometheus import PrometheusAPI, Scope
 from modelmon.ops.readings import (
+    AlertCondition,
     Quality,
     alert_conditions,
     format_conditions,
     format_quality,
+    in_variant_order,
     read_quality,
 )
 
@@ -80,12 +82,7 @@ def simulate(
     what = "reference (undrifted)" if plan.level == "none" else f"{plan.level}-drift"
     say(f"Sending {plan.total} {what} predictions with ground truth to {plan.url} ...")
     result = send_and_wait(api, scope, plan, say, on_request)
-    after = read_quality(api, scope)
-    say("After:")
-    tell(say, format_quality(after))
-    say("Alert conditions now:")
-    tell(say, format_conditions(alert_conditions(api, scope)))
-    return after, result
+    return tell_after(api, scope, say, alert_conditions(api, scope)), result
 
 
 def send_and_wait(
@@ -105,6 +102,21 @@ def send_and_wait(
     say("Waiting for Prometheus to scrape it and evaluate the rules ...")
     wait_until_evaluated(api, scope, before_feedback + answered, CATCH_UP_SECONDS)
     return result
+
+
+def tell_after(
+    api: PrometheusAPI,
+    scope: Scope,
+    say: Callable[[str], None],
+    conditions: list[AlertCondition],
+) -> Quality:
+    """The quality after the traffic, and each alert rule's condition now."""
+    after = read_quality(api, scope)
+    say("After:")
+    tell(say, format_quality(after))
+    say("Alert conditions now:")
+    tell(say, format_conditions(conditions))
+    return after
 
 
 def tell(say: Callable[[str], None], lines: list[str]) -> None:
@@ -131,13 +143,9 @@ class Refill:
         return [variant for variant in self.windows if self.shares[variant] <= 0]
 
     def line(self) -> str:
-        known = [str(v) for v in Variant]
-        order = sorted(
-            self.windows, key=lambda v: (known.index(v) if v in known else len(known), v)
-        )
         each = ", ".join(
             f"{variant} {self.windows[variant]:.0f} rows at {self.shares[variant]:.0%}"
-            for variant in order
+            for variant in in_variant_order(self.windows)
         )
         return f"Refilling the quality and drift windows ({each}): {self.rows} predictions"
 
@@ -190,12 +198,7 @@ def reset(
             and any(labels.get(VARIANT_LABEL) not in refill.starved for labels in condition.met_by)
         ]
         if not still:
-            after = read_quality(api, scope)
-            say("After:")
-            tell(say, format_quality(after))
-            say("Alert conditions now:")
-            tell(say, format_conditions(conditions))
-            return after
+            return tell_after(api, scope, say, conditions)
         say(f"  still met: {', '.join(c.name for c in still)}")
     raise OpsError(
         f"after {RESET_ROUNDS} rounds of undrifted traffic a quality alert's condition still "
