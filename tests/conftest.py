@@ -15,7 +15,7 @@ from local_stack.models import ensure_models
 from local_stack.pods import free_port
 from local_stack.processes import ManagedProcess, Supervisor
 from local_stack.toolchain import REPO_ROOT
-from support import wait_answering
+from support import FAULT_PROPERTY, wait_answering
 
 BIN_DIR = Path(sys.executable).parent
 
@@ -96,3 +96,20 @@ def stack_chart() -> Path:
             f"{chart.STACK_CHART_ENV}"
         )
     return source
+
+
+FAULTS: list[dict[str, object]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        FAULTS.extend(value for name, value in report.user_properties if name == FAULT_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FAULTS:
+        return
+    terminalreporter.section("faults survived (what each fault test counted)")
+    for row in FAULTS:
+        counts = ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("backend", "fault"))
+        terminalreporter.write_line(f"{row['backend']:<6} {row['fault']}: {counts}")

@@ -22,6 +22,7 @@ from local_stack.processes import ManagedProcess, Supervisor, wait_until
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 Z_999 = 3.29  # two-sided 99.9 % normal quantile
+FAULT_PROPERTY = "fault-counts"  # user_properties key of what a fault test counted
 T = TypeVar("T")
 
 

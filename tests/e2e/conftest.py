@@ -9,6 +9,7 @@ import pytest
 from tenancy import Tenancy, start_tenancy
 
 from backends import Backend, KindBackend, start_backend
+from support import FAULT_PROPERTY
 
 BACKENDS = ["local", pytest.param("kind", marks=pytest.mark.kind)]
 
@@ -56,23 +57,15 @@ def tenancy(
     started.stop()
 
 
-FAULTS: list[dict[str, object]] = []
-
-
 @pytest.fixture
-def fault_report(backend: Backend) -> Callable[..., None]:
-    """Records what a fault test counted; the run ends with a table of them."""
+def fault_report(backend: Backend, request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Records what a fault test counted; the run ends with a table of them (tests/conftest.py).
+
+    The counts travel on the test's report, so they reach the summary from xdist workers too."""
 
     def record(fault: str, **counts: object) -> None:
-        FAULTS.append({"backend": backend.name, "fault": fault, **counts})
+        request.node.user_properties.append(
+            (FAULT_PROPERTY, {"backend": backend.name, "fault": fault, **counts})
+        )
 
     return record
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FAULTS:
-        return
-    terminalreporter.section("faults survived (what each fault test counted)")
-    for row in FAULTS:
-        counts = ", ".join(f"{k} {v}" for k, v in row.items() if k not in ("backend", "fault"))
-        terminalreporter.write_line(f"{row['backend']:<6} {row['fault']}: {counts}")

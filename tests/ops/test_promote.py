@@ -173,7 +173,7 @@ def test_a_worse_model_file_is_rolled_back_to_no_traffic(ops_stack, router_url, 
     assert score.mae > 0.5, "worse than stable's 0.25"
     revision("stump", model)
     with traffic(router_url):
-        phase, cluster = promote(ops_stack, router_url, "stump")
+        phase, cluster = promote(ops_stack, router_url, "stump", PATIENT)
     assert phase is Phase.ROLLED_BACK, cluster.load_state()
     assert cluster.weights[0] == 10
     assert cluster.weights[-1] == 0
