@@ -70,6 +70,7 @@ class Workload:
     config_map_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> ConfigMap
     secret_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> Secret
     empty_dir_volumes: frozenset[str] = frozenset()
+    claim_volumes: Mapping[str, str] = field(default_factory=dict)  # volume -> claim
     termination_grace: float = 30.0
     strategy: RolloutStrategy = field(default_factory=RolloutStrategy)
 
@@ -266,6 +267,31 @@ def _container(spec: Manifest, owner: str) -> Container:
     )
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A PersistentVolumeClaim: the local stack's one node can bind every access mode but
+    ReadWriteOncePod, and a claim helm keeps outlives its release."""
+
+    name: str
+    namespace: str
+    kept_on_uninstall: bool
+
+
+def claims(objects: Iterable[Manifest]) -> list[Claim]:
+    found = []
+    for claim in of_kind(objects, "PersistentVolumeClaim"):
+        name = claim["metadata"]["name"]
+        modes = claim["spec"].get("accessModes") or ()
+        if "ReadWriteOncePod" in modes:
+            raise ManifestError(
+                f"PersistentVolumeClaim {name}: ReadWriteOncePod is not modelled by the local stack"
+            )
+        annotations = claim["metadata"].get("annotations") or {}
+        kept = annotations.get("helm.sh/resource-policy") == "keep"
+        found.append(Claim(name, _namespace(claim), kept))
+    return found
+
+
 def config_maps(objects: Iterable[Manifest]) -> dict[str, dict[str, str]]:
     return {c["metadata"]["name"]: dict(c.get("data") or {}) for c in of_kind(objects, "ConfigMap")}
 
@@ -281,7 +307,7 @@ NOT_MODELLED_POD_FIELDS = (
     "shareProcessNamespace",
     "readinessGates",
 )
-PROJECTED_VOLUMES = ("configMap", "secret", "emptyDir")
+PROJECTED_VOLUMES = ("configMap", "secret", "emptyDir", "persistentVolumeClaim")
 
 
 def _resolve_count(value: int | str, replicas: int, round_up: bool) -> int:
@@ -350,6 +376,11 @@ def workloads(objects: Iterable[Manifest]) -> list[Workload]:
                     v["name"]: v["secret"]["secretName"] for v in volumes if "secret" in v
                 },
                 empty_dir_volumes=frozenset(v["name"] for v in volumes if "emptyDir" in v),
+                claim_volumes={
+                    v["name"]: v["persistentVolumeClaim"]["claimName"]
+                    for v in volumes
+                    if "persistentVolumeClaim" in v
+                },
                 termination_grace=float(pod_spec.get("terminationGracePeriodSeconds", 30)),
                 strategy=_strategy(deployment["spec"], replicas, owner),
             )

@@ -10,6 +10,8 @@ processes share one network and one filesystem:
   local folder that holds the same files;
 - ConfigMap volumes: their keys are written as files under `mounts_dir`, and the mount path is
   rewritten to that folder, as the kubelet would project them;
+- PersistentVolumeClaims: one folder per claim, shared by the pods that mount it and kept
+  across their restarts (one node: ReadWriteOnce binds for every pod);
 - cluster DNS: `//<service>:<port>` (short or namespace-qualified) in URLs of args and env becomes
   the loopback address of that Service's proxy (local_stack.proxy), which spreads connections over
   the Service's ready pods.
@@ -172,6 +174,9 @@ class PodRuntime:
     secrets: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
     secret_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     empty_dir_volumes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    claim_volumes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # namespace/name of each bound PersistentVolumeClaim -> the folder that is its volume
+    claims: Mapping[str, Path] = field(default_factory=dict)
 
     def has_secret(self, pod: LocalPod, name: str) -> bool:
         return name in self.secrets.get(pod.namespace, {})
@@ -195,6 +200,14 @@ class PodRuntime:
         secret = self.secret_volumes.get(pod.workload, {}).get(volume)
         if secret is not None:
             return "Secret", self.secret(pod, secret)
+        claim = self.claim_volumes.get(pod.workload, {}).get(volume)
+        if claim is not None:
+            if f"{pod.namespace}/{claim}" not in self.claims:
+                raise ManifestError(
+                    f"pod {pod.name}: PersistentVolumeClaim {claim} is not in namespace "
+                    f"{pod.namespace}; a cluster would leave the pod Pending"
+                )
+            return "PersistentVolumeClaim", {}
         if volume in self.empty_dir_volumes.get(pod.workload, frozenset()):
             # a folder of the pod's own, kept across restarts of its process, so nothing lands
             # in the machine's shared /tmp
@@ -202,6 +215,9 @@ class PodRuntime:
         return None
 
     def _folder(self, pod: LocalPod, volume: str, kind: str) -> Path:
+        claim = self.claim_volumes.get(pod.workload, {}).get(volume)
+        if claim is not None:  # the claim's folder: every pod that mounts it, every restart
+            return self.claims[f"{pod.namespace}/{claim}"]
         if self.mounts_dir is None:
             raise ManifestError(f"pod {pod.name} mounts a {kind} but no mounts_dir is set")
         return self.mounts_dir / pod.name / volume

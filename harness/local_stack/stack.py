@@ -151,6 +151,8 @@ class LocalStack:
         self._config_map_volumes: dict[str, Mapping[str, str]] = {}
         self._secret_volumes: dict[str, Mapping[str, str]] = {}
         self._empty_dirs: dict[str, frozenset[str]] = {}
+        self._claim_volumes: dict[str, Mapping[str, str]] = {}
+        self._claims: dict[str, Path] = {}
         self._addresses: dict[str, str] = {}
         self._secrets: dict[str, Mapping[str, Mapping[str, str]]] = {}
         self.runtime = PodRuntime(bin_dirs=[], path_map={}, pod_env={})
@@ -259,6 +261,10 @@ class LocalStack:
     def pods_of(self, workload: str) -> list[LocalPod]:
         return [pod for pod in self.pods if pod.workload == workload]
 
+    def claim_folder(self, claim: manifests.Claim) -> Path:
+        """The folder that is a PersistentVolumeClaim's volume (what `kubectl cp` would reach)."""
+        return self.workdir / "claims" / claim.namespace / claim.name
+
     def service_url(
         self, service: str, port: int | str = "http", namespace: str | None = None
     ) -> str:
@@ -347,6 +353,8 @@ class LocalStack:
             secrets=self._secrets,
             secret_volumes=self._secret_volumes,
             empty_dir_volumes=self._empty_dirs,
+            claim_volumes=self._claim_volumes,
+            claims=self._claims,
         )
         self.kubelet = Kubelet(
             self.runtime, self.supervisor, self._endpoints_changed, self.options.backoff_initial
@@ -409,6 +417,9 @@ class LocalStack:
             self._config_map_volumes[workload.name] = workload.config_map_volumes
             self._secret_volumes[workload.name] = workload.secret_volumes
             self._empty_dirs[workload.name] = workload.empty_dir_volumes
+            self._claim_volumes[workload.name] = workload.claim_volumes
+        for claim in manifests.claims(objects):
+            self._claims[f"{claim.namespace}/{claim.name}"] = self.claim_folder(claim)
         self._open_proxies()
         self._addresses.update(service_addresses(release.services, self._proxy_ports))
         started = [pod for w in workloads for pod in self._run_pods(w, w.replicas)]
@@ -435,8 +446,17 @@ class LocalStack:
             [pod.name for workload in release.workloads for pod in self.pods_of(workload)]
         )
         for workload in release.workloads:
-            for table in (self._config_map_volumes, self._secret_volumes, self._empty_dirs):
+            for table in (
+                self._config_map_volumes,
+                self._secret_volumes,
+                self._empty_dirs,
+                self._claim_volumes,
+            ):
                 table.pop(workload, None)
+        for claim in manifests.claims(release.objects):
+            if not claim.kept_on_uninstall:  # helm deletes it, and its volume goes with it
+                self._claims.pop(f"{claim.namespace}/{claim.name}", None)
+                shutil.rmtree(self.claim_folder(claim), ignore_errors=True)
         for config_map in manifests.config_maps(release.objects):
             self._config_maps.pop(config_map, None)
         for service in release.services:

@@ -257,8 +257,8 @@ def test_the_stacks_selectors_take_only_what_kube_prometheus_stack_would(caplog)
     [
         ({"initContainers": [{"name": "init"}]}, "initContainers is not modelled"),
         (
-            {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "d"}}]},
-            r"volume data \(persistentVolumeClaim\) is not modelled",
+            {"volumes": [{"name": "data", "hostPath": {"path": "/var/data"}}]},
+            r"volume data \(hostPath\) is not modelled",
         ),
         ({"restartPolicy": "Never"}, "restart Always, not Never"),
     ],

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from local_stack import manifests
 from local_stack.manifests import Container, ManifestError, Workload
 from local_stack.pods import PodRuntime, expand_references, plan_pods
 
@@ -124,3 +125,59 @@ def test_secrets_given_to_the_stack_fill_env_and_volumes_and_an_empty_dir_is_the
     )
     with pytest.raises(ManifestError, match="needs Secret webhook in namespace ns"):
         elsewhere.argv_and_env(pod)
+
+
+def test_a_claim_is_one_folder_for_every_pod_that_mounts_it_and_must_exist(tmp_path):
+    container = Container(
+        name="app",
+        command=("python3",),
+        args=("--port=8080", "--data=/var/lib/app/rows"),
+        env=(),
+        ports={"http": 8080},
+        readiness=None,
+        mounts={"/var/lib/app": "data"},
+    )
+    web = Workload("web", "ns", 2, {}, (container,), claim_volumes={"data": "web-data"})
+    claim_folder = tmp_path / "claims" / "ns" / "web-data"
+    runtime = PodRuntime(
+        bin_dirs=[Path("/usr/bin")],
+        path_map={},
+        pod_env={},
+        mounts_dir=tmp_path / "volumes",
+        claim_volumes={"web": web.claim_volumes},
+        claims={"ns/web-data": claim_folder},
+    )
+    first, second = plan_pods(web)
+    for pod in (first, second):
+        argv, _ = runtime.argv_and_env(pod)
+        assert argv[2] == f"--data={claim_folder}/rows", "both replicas write to the claim"
+    assert claim_folder.is_dir()
+
+    unbound = PodRuntime(
+        bin_dirs=[Path("/usr/bin")],
+        path_map={},
+        pod_env={},
+        mounts_dir=tmp_path / "volumes",
+        claim_volumes={"web": web.claim_volumes},
+    )
+    with pytest.raises(ManifestError, match="PersistentVolumeClaim web-data is not in namespace"):
+        unbound.argv_and_env(first)
+
+
+def test_claims_are_read_from_the_release_and_read_write_once_pod_is_refused():
+    def claim(name, modes, keep=False):
+        metadata = {"name": name, "namespace": "ns"}
+        if keep:
+            metadata["annotations"] = {"helm.sh/resource-policy": "keep"}
+        return {
+            "kind": "PersistentVolumeClaim",
+            "metadata": metadata,
+            "spec": {"accessModes": modes},
+        }
+
+    found = manifests.claims(
+        [claim("a", ["ReadWriteOnce"], keep=True), claim("b", ["ReadWriteMany"])]
+    )
+    assert [(c.name, c.kept_on_uninstall) for c in found] == [("a", True), ("b", False)]
+    with pytest.raises(ManifestError, match="ReadWriteOncePod is not modelled"):
+        manifests.claims([claim("c", ["ReadWriteOncePod"])])
