@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -261,6 +262,8 @@ def create_app(service: ModelService, registry: CollectorRegistry) -> FastAPI:
         finally:
             if batcher is not None:
                 await batcher.close()  # answers every queued request before the process exits
+            if service.dataset is not None:  # then writes every label those requests brought
+                await asyncio.get_running_loop().run_in_executor(None, service.dataset.close)
 
     app = FastAPI(
         title="modelmon exporter",

@@ -17,6 +17,7 @@ from modelmon.flags import (
     finite_float,
     non_negative_float,
     port_number,
+    positive_float,
     positive_int,
     ratio,
 )
@@ -54,6 +55,10 @@ class Settings:
     drift_min_samples: int
     feedback_max_entries: int
     feedback_ttl_seconds: float
+    feedback_dataset_url: str
+    feedback_dataset_flush_rows: int
+    feedback_dataset_flush_seconds: float
+    feedback_dataset_max_buffered_rows: int
     max_batch_rows: int
     max_body_bytes: int
     metrics_enabled: bool
@@ -127,6 +132,32 @@ FLAGS = (
         "how long a prediction waits for feedback",
         "3600",
         {"type": non_negative_float},
+    ),
+    Flag(
+        "--feedback-dataset-url",
+        "append every labelled prediction (features, prediction, actual, variant, model "
+        "version, both times) to a Parquet dataset at this fsspec URL: a local folder, "
+        "s3://bucket/path, gs://... (empty: off)",
+        "",
+    ),
+    Flag(
+        "--feedback-dataset-flush-rows",
+        "write a Parquet file as soon as this many labelled predictions wait",
+        "1000",
+        {"type": positive_int},
+    ),
+    Flag(
+        "--feedback-dataset-flush-seconds",
+        "write what waits at least this often",
+        "60",
+        {"type": positive_float},
+    ),
+    Flag(
+        "--feedback-dataset-max-buffered-rows",
+        "labelled predictions kept in memory while storage refuses writes; the oldest beyond "
+        "are dropped (and counted)",
+        "50000",
+        {"type": positive_int},
     ),
     Flag(
         "--max-batch-rows", "rows allowed in one /predict request", "1000", {"type": positive_int}

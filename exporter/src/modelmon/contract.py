@@ -60,6 +60,13 @@ class FeedbackRejection(StrEnum):
     UNKNOWN_PREDICTION = "unknown_prediction"
 
 
+class DatasetOutcome(StrEnum):
+    """What became of a labelled prediction sent to the feedback dataset."""
+
+    WRITTEN = "written"
+    DROPPED = "dropped"
+
+
 class RouterRoute(StrEnum):
     """`route` of the router's series: the two paths it forwards."""
 
@@ -269,6 +276,18 @@ DRIFT_SCORE = _model(
     "gauge",
     "Largest feature population stability index over the drift window.",
 )
+FEEDBACK_DATASET_ROWS = _model(
+    "model_feedback_dataset_rows_total",
+    "counter",
+    "Labelled predictions the feedback dataset received, by outcome (written; dropped when "
+    "storage refused writes for longer than the buffer holds).",
+    "outcome",
+)
+FEEDBACK_DATASET_WRITE_FAILURES = _model(
+    "model_feedback_dataset_write_failures_total",
+    "counter",
+    "Writes of the feedback dataset that storage refused (the rows are kept and retried).",
+)
 
 ROUTER_REQUESTS = Metric(
     "router_requests_total",
@@ -348,6 +367,8 @@ EXPORTER_METRICS: tuple[Metric, ...] = (
     FEEDBACK_PENDING,
     FEATURE_DRIFT_SCORE,
     DRIFT_SCORE,
+    FEEDBACK_DATASET_ROWS,
+    FEEDBACK_DATASET_WRITE_FAILURES,
     *HTTP_METRICS,
 )
 ROUTER_METRICS: tuple[Metric, ...] = (

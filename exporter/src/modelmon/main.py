@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
+from functools import partial
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from threadpoolctl import threadpool_limits
@@ -13,7 +16,9 @@ from threadpoolctl import threadpool_limits
 from modelmon import artifact, contract
 from modelmon.api import create_app
 from modelmon.config import Settings, parse_settings
+from modelmon.contract import DatasetOutcome
 from modelmon.drift import DriftWindow
+from modelmon.feedback_dataset import FeedbackDataset
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import Identity, ServingMetrics, WindowCollector
 from modelmon.quality import QualityWindow
@@ -21,6 +26,29 @@ from modelmon.service import ModelService
 from modelmon.serving import configure_logging, serve
 
 log = logging.getLogger("modelmon")
+
+
+def build_dataset(
+    settings: Settings, model: artifact.ModelArtifact, metrics: ServingMetrics | None
+) -> FeedbackDataset | None:
+    if not settings.feedback_dataset_url:
+        return None
+    dataset = partial(
+        FeedbackDataset,
+        settings.feedback_dataset_url,
+        model.feature_names,
+        writer=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+        flush_rows=settings.feedback_dataset_flush_rows,
+        flush_seconds=settings.feedback_dataset_flush_seconds,
+        max_buffered_rows=settings.feedback_dataset_max_buffered_rows,
+    )
+    if metrics is None:
+        return dataset()
+    return dataset(
+        on_written=metrics.dataset_rows[DatasetOutcome.WRITTEN].inc,
+        on_dropped=metrics.dataset_rows[DatasetOutcome.DROPPED].inc,
+        on_failed=metrics.dataset_write_failures.inc,
+    )
 
 
 def build_service(
@@ -40,7 +68,8 @@ def build_service(
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-    return ModelService(settings, model, metrics, quality, drift, store), registry
+    dataset = build_dataset(settings, model, metrics)
+    return ModelService(settings, model, metrics, quality, drift, store, dataset), registry
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # OpenMP/BLAS pools sized to the machine would make every single-row predict spin up and
     # contend for threads; one pod serves one request at a time and scales by replicas.
     threadpool_limits(limits=settings.model_threads)
-    service, registry = build_service(settings, model)
+    try:
+        service, registry = build_service(settings, model)
+        if service.dataset is not None:
+            service.dataset.start()
+    except (ImportError, ValueError, OSError) as exc:
+        print(
+            f"modelmon-exporter: error: feedback dataset {settings.feedback_dataset_url}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     app = create_app(service, registry)
     log.info(
         "serving %s v%s (%s) as %s for user_id=%s on %s:%d",

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from modelmon import contract
-from modelmon.contract import FeedbackRejection, PredictionError
+from modelmon.contract import DatasetOutcome, FeedbackRejection, PredictionError
 from modelmon.drift import DriftWindow
 from modelmon.feedback_store import FeedbackStore
 from modelmon.loop_histogram import LoopHistogram
@@ -102,7 +102,8 @@ def output_sums(values: np.ndarray) -> tuple[float, float, float]:
                 negative -= value
         return positive, negative, squared
     negative = float(-values[values < 0].sum())
-    return float(values.sum()) + negative, negative, float(values @ values)
+    # the difference of two rounded sums may land a hair below zero when no value is positive
+    return max(float(values.sum()) + negative, 0.0), negative, float(values @ values)
 
 
 class ServingMetrics:
@@ -144,6 +145,11 @@ class ServingMetrics:
         self.target_negative = bound(contract.FEEDBACK_TARGET_NEGATIVE)
         self.target_squared = bound(contract.FEEDBACK_TARGET_SQUARED)
         self.info = bound(contract.MODEL_INFO)
+        dataset_rows = labelled(contract.FEEDBACK_DATASET_ROWS, registry)
+        self.dataset_rows = {
+            outcome: dataset_rows.labels(*values, outcome) for outcome in DatasetOutcome
+        }
+        self.dataset_write_failures = bound(contract.FEEDBACK_DATASET_WRITE_FAILURES)
 
     # What the micro-batcher reports (modelmon.batching.BatchObserver).
     def batch_formed(self, rows: int) -> None:

@@ -129,7 +129,7 @@ class PredictEndpoint:
             message = str(exc) if isinstance(exc, InjectedFailure) else "the model failed"
             return 500, error_body([], message, PredictionError.INTERNAL), []
         variant = service.variant.current
-        predictions = service.record(values, variant)
+        predictions = service.record(values, variant, matrix)
         if metrics is not None:
             metrics.latency.observe(time.perf_counter() - started)
         answer = {

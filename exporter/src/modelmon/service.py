@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from modelmon.artifact import ModelArtifact
 from modelmon.config import Settings
-from modelmon.contract import Variant, new_prediction_id
+from modelmon.contract import Variant, new_prediction_id, variant_of_prediction
 from modelmon.drift import DriftWindow
+from modelmon.feedback_dataset import FeedbackDataset, LabelledPrediction
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import ServingMetrics
 from modelmon.quality import QualityWindow
@@ -42,6 +44,7 @@ class ModelService:
         quality: QualityWindow,
         drift: DriftWindow,
         store: FeedbackStore,
+        dataset: FeedbackDataset | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -49,6 +52,7 @@ class ModelService:
         self.quality = quality
         self.drift = drift
         self.store = store
+        self.dataset = dataset
         self.variant = VariantSource(
             Variant(settings.variant),
             settings.variant_labels_file,
@@ -72,17 +76,21 @@ class ModelService:
             self.metrics.record_predictions(values)
         return values
 
-    def record(self, values: np.ndarray, variant: Variant) -> list[Prediction]:
+    def record(self, values: np.ndarray, variant: Variant, matrix: np.ndarray) -> list[Prediction]:
         """Gives each prediction of one request its id (naming the variant that answers) and
-        keeps it for feedback."""
+        keeps it for feedback, with its input row when the feedback dataset will want it."""
         predictions = [Prediction(new_prediction_id(variant), float(v)) for v in values]
-        for prediction in predictions:
-            self.store.put(prediction.prediction_id, prediction.value)
+        if self.dataset is None:
+            for prediction in predictions:
+                self.store.put(prediction.prediction_id, prediction.value)
+        else:
+            for prediction, row in zip(predictions, matrix, strict=True):
+                self.store.put(prediction.prediction_id, prediction.value, row.tobytes())
         return predictions
 
     def predict(self, matrix: np.ndarray) -> list[Prediction]:
         self.fail_if_injected()
-        return self.record(self.model_call(matrix), self.variant.current)
+        return self.record(self.model_call(matrix), self.variant.current, matrix)
 
     def feedback(self, prediction_id: str, truth: float) -> FeedbackResult | None:
         pending = self.store.pop(prediction_id)
@@ -91,4 +99,18 @@ class ModelService:
         if self.metrics is not None:
             self.quality.add(truth, pending.value)
             self.metrics.record_feedback(truth, pending.value, self.settings.accuracy_tolerance)
+        if self.dataset is not None and pending.features:
+            now = time.time()
+            self.dataset.append(
+                LabelledPrediction(
+                    prediction_id=prediction_id,
+                    variant=str(variant_of_prediction(prediction_id) or self.variant.current),
+                    model_version=self.model.version,
+                    predicted_at=now - (self.store.clock() - pending.created),
+                    labelled_at=now,
+                    features=pending.features,
+                    prediction=pending.value,
+                    actual=truth,
+                )
+            )
         return FeedbackResult(pending.value, abs(truth - pending.value))
