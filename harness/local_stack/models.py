@@ -12,7 +12,7 @@ from local_stack.toolchain import REPO_ROOT
 
 # The folder the Dockerfile trains the models into; Deployments name artifacts under it.
 IMAGE_MODEL_DIR = "/opt/modelmon/models"
-MODEL_SOURCES = ("dataset.py", "artifact.py", "train.py")
+MODEL_SOURCES = ("dataset.py", "artifact.py", "recipes.py", "train.py")
 CACHE_DIR = REPO_ROOT / ".cache" / "models"
 
 

@@ -4,26 +4,35 @@
     modelmon-train --prepare-data DATA          only write the data set (DATA/dataset.npz and the
                                                 DATA/dataset.json manifest), for a later run
     modelmon-train --data DATA --out MODELS     train from a data set written by --prepare-data
+    modelmon-train --feedback URL --out MODELS  retrain both on the feedback dataset (the
+                                                labelled predictions the exporters wrote), topped
+                                                up from the data set; published only when no
+                                                model is worse than production on recent labels
 
-Exit codes: 0 done; 1 a model missed the quality bar (--max-mae, --min-r2) or a file could not
-be written; 2 a usage error or a prepared data set that is missing, corrupt or inconsistent.
+Exit codes: 0 done; 1 a model missed the quality bar (--max-mae, --min-r2), a retrained model was
+worse than the current one, or a file could not be written; 2 a usage error or a data set that is
+missing, corrupt or inconsistent.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.metrics import mean_absolute_error, r2_score
 
-from modelmon import __version__
+from modelmon import __version__, feedback_training, recipes
 from modelmon import artifact as artifacts
 from modelmon.dataset import DEFAULT_SEED, FEATURE_NAMES
+from modelmon.feedback_dataset import FeedbackDatasetError, read_feedback
+from modelmon.feedback_training import (
+    DEFAULT_MIN_TRAINING_ROWS,
+    DEFAULT_VALIDATION_SHARE,
+    RetrainRefused,
+)
+from modelmon.recipes import RECIPES, ModelRecipe
 from modelmon.training_data import (
     DATA_FILE,
     MANIFEST_FILE,
@@ -32,32 +41,6 @@ from modelmon.training_data import (
     generated_data,
     load_prepared,
     prepare_data,
-)
-
-
-@dataclass(frozen=True)
-class ModelRecipe:
-    version: str
-    file_name: str
-    algorithm: str
-    build: Callable[[int], artifacts.Regressor]
-
-
-RECIPES: tuple[ModelRecipe, ...] = (
-    ModelRecipe(
-        version="1.0.0",
-        file_name="model-v1.joblib",
-        algorithm="RandomForestRegressor",
-        build=lambda seed: RandomForestRegressor(
-            n_estimators=40, max_depth=12, min_samples_leaf=3, random_state=seed
-        ),
-    ),
-    ModelRecipe(
-        version="2.0.0",
-        file_name="model-v2.joblib",
-        algorithm="HistGradientBoostingRegressor",
-        build=lambda seed: HistGradientBoostingRegressor(random_state=seed),
-    ),
 )
 
 
@@ -77,23 +60,11 @@ def train(
     data, split = prepared.data, prepared.train_rows
     train_x, holdout_x = data.features[:split], data.features[split:]
     train_y, holdout_y = data.target[:split], data.target[split:]
-    estimator = recipe.build(seed)
-    estimator.fit(train_x, train_y)  # type: ignore[attr-defined]
-    predicted = np.asarray(estimator.predict(holdout_x))
+    model = recipes.fit(recipe, seed, train_x, train_y, data.target_mean, data.target_std)
+    predicted = model.predict(holdout_x)
     score = HoldoutScore(
         mae=float(mean_absolute_error(holdout_y, predicted)),
         r2=float(r2_score(holdout_y, predicted)),
-    )
-    model = artifacts.ModelArtifact(
-        estimator=estimator,
-        name="friedman1-regressor",
-        version=recipe.version,
-        algorithm=recipe.algorithm,
-        trained_at=artifacts.today(),
-        feature_names=FEATURE_NAMES,
-        reference=artifacts.reference_from_training(train_x, FEATURE_NAMES),
-        target_mean=data.target_mean,
-        target_std=data.target_std,
     )
     return model, score
 
@@ -125,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SEED,
         help=f"seed of the generated data set and of the estimators (default {DEFAULT_SEED})",
     )
+    parser.add_argument(
+        "--feedback",
+        metavar="URL",
+        help="retrain on the feedback dataset at this fsspec URL (a folder, s3://...) instead",
+    )
+    parser.add_argument(
+        "--min-training-rows",
+        type=int,
+        default=DEFAULT_MIN_TRAINING_ROWS,
+        help="with --feedback: top the labels up with reference rows to this many "
+        f"(default {DEFAULT_MIN_TRAINING_ROWS})",
+    )
+    parser.add_argument(
+        "--validation-share",
+        type=float,
+        default=DEFAULT_VALIDATION_SHARE,
+        help="with --feedback: the most recent share of the labels, held out to compare the "
+        f"models (default {DEFAULT_VALIDATION_SHARE})",
+    )
     parser.add_argument("--max-mae", type=float, help="fail when a model's holdout MAE is above")
     parser.add_argument("--min-r2", type=float, help="fail when a model's holdout R² is below")
     return parser
@@ -147,11 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.prepare_data is not None:
-        if args.out is not None or args.max_mae is not None or args.min_r2 is not None:
-            parser.error("--prepare-data only writes the data set: drop --out/--max-mae/--min-r2")
+        others = (args.out, args.max_mae, args.min_r2, args.feedback)
+        if any(other is not None for other in others):
+            parser.error(
+                "--prepare-data only writes the data set: drop --out/--max-mae/--min-r2/--feedback"
+            )
         return run_prepare(args.prepare_data, args.seed)
     if args.out is None:
         parser.error("--out is required (unless --prepare-data)")
+    if not 0 < args.validation_share < 1:
+        parser.error("--validation-share must be between 0 and 1")
+    if args.min_training_rows < 0:
+        parser.error("--min-training-rows cannot be negative")
+    if args.feedback is not None and (args.max_mae is not None or args.min_r2 is not None):
+        parser.error("with --feedback the bar is production's own MAE: drop --max-mae/--min-r2")
     prepared: PreparedData | None = None
     if args.data is not None:
         try:
@@ -163,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.data / DATA_FILE}: {len(prepared.data.target)} rows "
             f"({prepared.train_rows} training), prepared with seed {prepared.seed}"
         )
+    if args.feedback is not None:
+        return run_feedback(args, prepared or generated_data(args.seed))
     missed = []
     for recipe in RECIPES:
         model, score = train(recipe, args.seed, prepared)
@@ -183,6 +184,49 @@ def main(argv: list[str] | None = None) -> int:
     if missed:
         print(f"error: quality bar missed: {'; '.join(missed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def run_feedback(args: argparse.Namespace, reference: PreparedData) -> int:
+    try:
+        feedback = read_feedback(args.feedback, FEATURE_NAMES)
+        data = feedback_training.split(
+            feedback, reference, args.seed, args.min_training_rows, args.validation_share
+        )
+    except (FeedbackDatasetError, RetrainRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    production = feedback_training.production_mae(data)
+    print(
+        f"{args.feedback}: {len(feedback)} labelled predictions; learning from "
+        f"{len(data.learn)} + {len(data.reference_target)} reference rows, judged on the "
+        f"{len(data.judge)} most recent, where production's answers scored MAE {production:.4f}"
+    )
+    retrained = [
+        feedback_training.retrain(recipe, data, reference, args.seed) for recipe in RECIPES
+    ]
+    worse = [r for r in retrained if r.new_mae > production]
+    for result in retrained:
+        verdict = "worse: not published" if result in worse else "not worse"
+        print(
+            f"  {result.recipe.algorithm} v{result.model.version}: MAE {result.new_mae:.4f}, "
+            f"{verdict}"
+        )
+    if worse:
+        print(
+            f"error: {len(worse)} retrained model(s) did worse than production on the "
+            f"{len(data.judge)} most recent labels: nothing published",
+            file=sys.stderr,
+        )
+        return 1
+    for result in retrained:
+        target = args.out / result.recipe.file_name
+        try:
+            artifacts.save(result.model, target)
+        except OSError as exc:
+            print(f"error: cannot write {target}: {exc.strerror}", file=sys.stderr)
+            return 1
+        print(f"{target}: {result.recipe.algorithm} v{result.model.version}")
     return 0
 
 
