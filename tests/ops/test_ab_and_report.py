@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,9 @@ from modelmon.gate.readings import read_and_judge
 from modelmon.ops.commands.delivery import gate_reader
 from modelmon.ops.gate_webhook import Hook, StepClock, create_gate_app
 from modelmon.ops.prometheus import PrometheusAPI, Scope
+from modelmon.ops.readings import read_quality
 from opstool import NAMESPACE, RELEASE, USER, Ran, run_ops
+from support import eventually
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -206,8 +210,30 @@ def test_ab_test_refuses_a_verdict_below_the_minimum_sample(
     assert "need 100000 each" in ran.stdout
 
 
+@pytest.fixture(scope="module")
+def recent_labels(
+    ops_stack: LocalStack, router_url: str, undrifted_traffic: dict[str, int]
+) -> None:
+    """The report's quality now is the rules' 20 s window: 4 s of labelled predictions just
+    before it, however long the tests between the module's first load and the report took,
+    until Prometheus has both variants' MAE."""
+    ran = run_ops(
+        "load",
+        *("--url", router_url, "--prometheus-url", ops_stack.prometheus.url, "--mix", "0:1:0"),
+        *("--rate", "50", "--duration", "4s", "--concurrency", "8"),
+    )
+    assert ran.code == 0, ran.stderr
+    api = PrometheusAPI(ops_stack.prometheus.url)
+    eventually(
+        lambda: read_quality(api, Scope(USER, NAMESPACE)).mae,
+        lambda mae: set(mae) == {"stable", "canary"},
+        15,
+        "both variants' MAE over the rules' window",
+    )
+
+
 def test_report_writes_the_plots_and_one_page(
-    ops_stack: LocalStack, undrifted_traffic: dict[str, int], tmp_path: Path
+    ops_stack: LocalStack, recent_labels: None, tmp_path: Path
 ) -> None:
     out = tmp_path / "report"
     ran = run_ops(
@@ -231,7 +257,7 @@ def test_report_writes_the_plots_and_one_page(
     assert len(plotted) >= 7
     for panel in panels:
         assert f"### {panel['title']}" in page, panel["title"]
-    images = sorted(out.glob("*.png"))
+    images = sorted(out.glob("panel-*.png"))
     assert len(images) == len(plotted)
     for png in images:
         assert png.read_bytes()[:8] == PNG_SIGNATURE, png.name
@@ -248,3 +274,46 @@ def test_report_writes_the_plots_and_one_page(
         assert 0.1 < float(mae) < 0.4  # undrifted traffic: near the holdout MAE
     assert "ModelPerformanceDegraded" in page
     assert re.search(r"\| stable \| [\d.]+ \| x\d+ [\d.]+", page), page
+    assert re.search(r"^\| x\d+ \| [\d.]+ \| [\d.]+ \|$", page, re.MULTILINE), page  # per feature
+    assert "the drift alert's threshold is 0.25; over it: none" in page
+
+
+def test_report_draws_the_drift_over_time_and_the_alert_timeline_and_writes_html(
+    ops_stack: LocalStack, undrifted_traffic: dict[str, int], tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    ran = run_ops(
+        "report",
+        *("--prometheus-url", ops_stack.prometheus.url, "--user", USER, "--since", "3m"),
+        *("--rate-window", "20s", "--out", str(out)),
+    )
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.strip() == f"wrote {out / 'report.md'} and {out / 'report.html'}"
+    page = (out / "report.md").read_text()
+    drift = page.split("### Drift over time")[1].split("\n## ")[0]
+    assert "](drift-over-time.png)" in drift
+    timeline = page.split("### Alert timeline")[1].split("\n## ")[0]
+    assert "](alerts-timeline.png)" in timeline
+    for png in ("drift-over-time.png", "alerts-timeline.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == PNG_SIGNATURE, png
+        assert len(data) > 10_000, png
+    # one row per alert rule of the user: the figure's height grows with them (IHDR, in pixels)
+    rules = re.findall(r"^  (Model\w+)\s+condition", page, re.MULTILINE)
+    assert len(rules) >= 7, page
+    height = int.from_bytes((out / "alerts-timeline.png").read_bytes()[20:24], "big")
+    assert height >= 42 * len(rules), height
+    assert "| alert | user | where | state | active since | value |" in timeline
+    # not the whole suite's own alerts: no other user's rows
+    assert not re.search(r"\[user(?!01)\d+", timeline), timeline
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert f"<h1>Model report: {USER}</h1>" in html
+    embedded = re.findall(
+        r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', html
+    )
+    assert len(embedded) == page.count("![") >= 9
+    assert all(base64.b64decode(data)[:8] == PNG_SIGNATURE for _alt, data in embedded)
+    for heading in re.findall(r"^#+ (.+)$", page, re.MULTILINE):
+        assert html_escape(heading) in html, heading
+    assert "<td>stable</td>" in html

@@ -6,13 +6,13 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from modelmon.flags import positive_float, positive_int
+from modelmon.flags import Flag, add_flags, positive_float, positive_int
 from modelmon.ops import abtest
-from modelmon.ops.commands.base import Command, progress_bar, say, say_all, scope_of
+from modelmon.ops.commands.base import ENV_PREFIX, Command, progress_bar, say, say_all, scope_of
 from modelmon.ops.durations import seconds
 from modelmon.ops.prometheus import PrometheusAPI
 from modelmon.ops.readings import alert_conditions, format_conditions, format_quality, read_quality
-from modelmon.ops.report import dashboard_panels, write_report
+from modelmon.ops.report import report_parts, write_report
 
 
 def ab_test_flags(parser: argparse.ArgumentParser, _env: Mapping[str, str]) -> None:
@@ -61,13 +61,24 @@ def run_status(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
     return 0
 
 
-def report_flags(parser: argparse.ArgumentParser, _env: Mapping[str, str]) -> None:
-    parser.add_argument("--since", default="1h", help="time range up to now, e.g. 30m (default 1h)")
+REPORT_FLAGS = (
+    Flag("--since", "time range up to now, e.g. 30m (default 1h)", "1h"),
+    Flag("--rate-window", "range of rate() in the plots (default 1m)", "1m"),
+)
+
+
+def report_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    add_flags(parser, env, ENV_PREFIX, REPORT_FLAGS)
     parser.add_argument(
-        "--out", default="report", help="folder for report.md and the PNGs (default ./report)"
+        "--out",
+        default="report",
+        help="folder for report.md, report.html and the PNGs (default ./report)",
     )
     parser.add_argument(
-        "--rate-window", default="1m", help="range of rate() in the plots (default 1m)"
+        "--all-users",
+        action="store_true",
+        help="also compare every user Prometheus has model series of, side by side "
+        "(the other sections stay those of --user)",
     )
 
 
@@ -75,11 +86,17 @@ def run_report(args: argparse.Namespace, _env: Mapping[str, str]) -> int:
     api = PrometheusAPI(args.prometheus_url)
     since = seconds(args.since)
     seconds(args.rate_window)
-    with progress_bar("plotting", len(dashboard_panels())) as advance:
+    with progress_bar("plotting", report_parts(args.all_users)) as advance:
         path = write_report(
-            api, scope_of(args), since, Path(args.out), args.rate_window, lambda _name: advance()
+            api,
+            scope_of(args),
+            since,
+            Path(args.out),
+            args.rate_window,
+            lambda _name: advance(),
+            all_users=args.all_users,
         )
-    say(f"wrote {path}")
+    say(f"wrote {path} and {path.with_suffix('.html')}")
     return 0
 
 
@@ -91,6 +108,9 @@ COMMANDS = (
         run_status,
     ),
     Command(
-        "report", "plots, alert states and drift on one Markdown page", run_report, report_flags
+        "report",
+        "plots, alert timeline, drift and every user on one page (Markdown and HTML)",
+        run_report,
+        report_flags,
     ),
 )
