@@ -96,6 +96,7 @@ gate-query: setup  ## Regenerate the chart's copy of the gate's PromQL verdict f
 lock: setup  ## Re-pin requirements after editing a requirements .in file.
 	@$(PIP) pip-tools==7.6.2
 	@$(COMPILE) -o exporter/requirements.txt exporter/requirements.in
+	@$(COMPILE) -o exporter/requirements-s3.txt exporter/requirements-s3.in
 	@$(COMPILE) -o requirements/dev.txt requirements/dev.in
 	@$(COMPILE) -o requirements/checkov.txt requirements/checkov.in
 	@$(COMPILE) -o bench/requirements.txt bench/requirements.in

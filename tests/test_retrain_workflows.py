@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from retrain_job import RETRAIN_STEP
 
 from local_stack.toolchain import REPO_ROOT
 from modelmon.ops.cli import build_parser
@@ -91,11 +92,15 @@ def test_the_data_set_travels_from_prepare_data_to_retrain_and_the_bar_is_enforc
     (upload,) = uses(jobs["prepare-data"], "actions/upload-artifact")
     (download,) = uses(jobs["retrain"], "actions/download-artifact")
     assert upload["with"]["name"] == download["with"]["name"] == "training-data"
-    train = step_named(jobs["retrain"], "Train both versions from the prepared data")
+    train = step_named(jobs["retrain"], RETRAIN_STEP)
     assert re.search(
         r"modelmon-train --data training-data --out models --max-mae 0\.35 --min-r2 0\.85",
         train["run"],
     )
+    assert re.search(
+        r'modelmon-train --data training-data --feedback "\$url" --out models', train["run"]
+    )
+    assert train["env"]["FEEDBACK_DATASET_URL"] == "${{ vars.FEEDBACK_DATASET_URL }}"
     (models,) = uses(jobs["retrain"], "actions/upload-artifact")
     assert models["with"]["name"] == "models"
     # cd-deploy takes the very artifact the retrain uploads

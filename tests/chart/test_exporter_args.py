@@ -71,3 +71,58 @@ def test_batching_values_reach_both_variants(umbrella):
 def test_the_schema_refuses_bad_batching_values(umbrella, key, value, message):
     with pytest.raises(Exception, match=f"(?i){message}"):
         exporter_settings(umbrella, {f"model-exporter.batching.{key}": value})
+
+
+DATASET_FIELDS = (
+    "feedback_dataset_flush_rows",
+    "feedback_dataset_flush_seconds",
+    "feedback_dataset_max_buffered_rows",
+)
+DATASET_MOUNT = "/var/lib/modelmon/feedback"
+
+
+def exporter_objects(umbrella, values: dict[str, str]) -> list[manifests.Manifest]:
+    return render_profile(
+        umbrella,
+        [ATTACH],
+        release="user07",
+        namespace="kubeflow-user07",
+        set_values={**STACK_OFF, **values},
+    )
+
+
+def test_the_feedback_dataset_is_on_by_default_on_the_releases_claim_with_the_exporters_defaults(
+    umbrella,
+):
+    own_defaults = parse_settings([], environ={})
+    settings = exporter_settings(umbrella)
+    for one in settings:
+        assert one.feedback_dataset_url == DATASET_MOUNT
+        assert [getattr(one, f) for f in DATASET_FIELDS] == [
+            getattr(own_defaults, f) for f in DATASET_FIELDS
+        ]
+    objects = exporter_objects(umbrella, {})
+    [claim] = manifests.claims(objects)
+    assert claim.name == "user07-model-exporter-feedback"
+    assert claim.kept_on_uninstall
+    for workload in manifests.workloads(objects):
+        if workload.container.command[:1] == ("modelmon-exporter",):
+            volume = workload.container.mounts[DATASET_MOUNT]
+            assert workload.claim_volumes[volume] == claim.name
+
+
+def test_an_object_store_url_needs_no_volume_and_off_means_no_flag(umbrella):
+    url = "s3://models/feedback/user07"
+    objects = exporter_objects(umbrella, {"model-exporter.feedbackDataset.url": url})
+    assert manifests.claims(objects) == []
+    for one in exporter_settings(umbrella, {"model-exporter.feedbackDataset.url": url}):
+        assert one.feedback_dataset_url == url
+    for one in exporter_settings(umbrella, {"model-exporter.feedbackDataset.enabled": "false"}):
+        assert one.feedback_dataset_url == ""
+    ephemeral = exporter_objects(
+        umbrella, {"model-exporter.feedbackDataset.persistence.enabled": "false"}
+    )
+    assert manifests.claims(ephemeral) == []
+    for workload in manifests.workloads(ephemeral):
+        if workload.container.command[:1] == ("modelmon-exporter",):
+            assert workload.container.mounts[DATASET_MOUNT] in workload.empty_dir_volumes

@@ -64,6 +64,18 @@ BAD_VALUES = {
         {"rules": {"alerts": {"ModelLatencyHigh": {"for": 300}}}},
         "at '/rules/alerts/ModelLatencyHigh/for': got number, want string",
     ),
+    "feedback dataset URL that is neither a path nor a URL": (
+        {"model-exporter": {"feedbackDataset": {"url": "bucket/feedback"}}},
+        "at '/feedbackDataset/url': 'bucket/feedback' does not match pattern",
+    ),
+    "feedback claim size that is no quantity": (
+        {"model-exporter": {"feedbackDataset": {"persistence": {"size": "lots"}}}},
+        "at '/feedbackDataset/persistence/size': 'lots' does not match pattern",
+    ),
+    "feedback claim access mode misspelt": (
+        {"model-exporter": {"feedbackDataset": {"persistence": {"accessModes": ["RWO"]}}}},
+        "at '/feedbackDataset/persistence/accessModes/0': value must be one of",
+    ),
     "webhook URL without http": (
         {"alerting": {"webhook": {"url": "ftp://hooks.example"}}},
         "at '/alerting/webhook/url': 'ftp://hooks.example' does not match pattern",

@@ -10,14 +10,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 import yaml
+from retrain_job import run_retrain_job
 
+from local_stack.models import IMAGE_MODEL_DIR
 from local_stack.stack import LocalStack
 from local_stack.toolchain import REPO_ROOT
+from modelmon import artifact, contract
+from modelmon.contract import DatasetOutcome
+from modelmon.dataset import FEATURE_NAMES
+from modelmon.feedback_training import next_version
 from modelmon.ops.rows import Rows
+from modelmon.recipes import RECIPES
 from opstool import (
+    NAMESPACE,
+    RELEASE,
     STACK_GITHUB_TOKEN,
     STACK_WEBHOOK_TOKEN,
     USER,
@@ -75,9 +85,14 @@ def simulate_drift(
     )
 
 
-def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retrain(
-    ops_stack: LocalStack, router_url: str, stack_github: GitHubRecorder
+def test_drift_fires_the_alert_the_webhook_dispatches_and_the_retrain_learns_from_feedback(
+    ops_stack: LocalStack, router_url: str, stack_github: GitHubRecorder, tmp_path: Path
 ) -> None:
+    """drift → alert → Alertmanager → the chart's webhook → dispatch → the retrain job, run as
+    the workflow runs it, on the labels the exporters wrote to their claim → better models."""
+    feedback = ops_stack.runtime.claims[f"{NAMESPACE}/{RELEASE}-model-exporter-feedback"]
+    for written in feedback.rglob("*.parquet"):  # a fresh claim: only this test's labels
+        written.unlink()
     # the simulator runs for 40 s; the alert needs 20 s of window and 10 s of `for`
     seen: list[str] = []
     ran_holder: list[Any] = []
@@ -128,6 +143,35 @@ def test_high_drift_fires_the_mae_alert_and_the_charts_webhook_dispatches_a_retr
     assert f'"alertname": "{MAE_ALERT}"' in log  # the webhook logged what it was sent
     assert STACK_GITHUB_TOKEN not in log
     assert STACK_WEBHOOK_TOKEN not in log
+
+    # The dispatched job: every label the exporters took is in the dataset first.
+    eventually(
+        lambda: dataset_lag(ops_stack),
+        lambda lag: lag == 0,
+        15,
+        "every labelled prediction written to the feedback dataset",
+    )
+    (tmp_path / "buckets").mkdir()
+    (tmp_path / "buckets" / inputs["user_id"]).symlink_to(feedback)
+    job = run_retrain_job(tmp_path, inputs["user_id"], f"{tmp_path}/buckets/{{user_id}}")
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "nothing published" not in job.stdout
+    print(job.stdout)
+    served = {
+        recipe.file_name: artifact.load(
+            ops_stack.runtime.path_map[IMAGE_MODEL_DIR] / recipe.file_name
+        )
+        for recipe in RECIPES
+    }
+    for name, model in served.items():
+        retrained = artifact.load(tmp_path / "models" / name)
+        assert retrained.version == next_version(model.version)
+        before, under = fresh_mae(model, "none"), fresh_mae(model, "high")
+        after = fresh_mae(retrained, "high")
+        print(
+            f"{name}: MAE before drift {before:.3f}, under drift {under:.3f}, retrained {after:.3f}"
+        )
+        assert after < 0.8 * under, job.stdout
 
 
 @pytest.fixture(scope="class")
@@ -245,6 +289,30 @@ class TestRetrainWhileDrifted:
         assert only_value(samples, decisions, action="triggered") == 1
         in_prometheus = ops_stack.prometheus.query(f"sum({rejected})")
         assert in_prometheus, "the ServiceMonitor scrapes the webhook too"
+
+
+def dataset_lag(stack: LocalStack) -> float:
+    """Labels the exporters took that their feedback dataset has not written yet."""
+    lag = 0.0
+    exporters = {f"{RELEASE}-model-exporter-{variant}" for variant in contract.VARIANTS}
+    for pod in stack.pods:
+        if pod.workload not in exporters:
+            continue
+        exposition = requests.get(f"http://127.0.0.1:{pod.port('http')}/metrics", timeout=5).text
+        samples = parse_samples(exposition)
+        lag += only_value(samples, contract.FEEDBACK.name) - only_value(
+            samples, contract.FEEDBACK_DATASET_ROWS.name, outcome=str(DatasetOutcome.WRITTEN)
+        )
+    return lag
+
+
+def fresh_mae(model: artifact.ModelArtifact, level: str) -> float:
+    """The model's real MAE on 2,000 new rows at the drift level."""
+    rows = Rows.at_level(level, seed=99)
+    pairs = [rows.take() for _ in range(2000)]
+    features = np.array([[row[name] for name in FEATURE_NAMES] for row, _ in pairs])
+    truth = np.array([truth for _, truth in pairs])
+    return float(np.mean(np.abs(model.predict(features) - truth)))
 
 
 def drift_scores(stack: LocalStack) -> dict[str, float]:

@@ -160,3 +160,22 @@ The path feedback is posted to under an Ingress's path prefix.
 {{- define "model-exporter.feedbackPath" -}}
 {{- printf "%s/feedback" (.Values.ingressNginx.path | trimSuffix "/") -}}
 {{- end -}}
+
+{{/*
+Where the exporters mount the feedback dataset's volume when no URL is set; empty otherwise.
+*/}}
+{{- define "model-exporter.feedbackDataset.mountPath" -}}
+{{- if and .Values.feedbackDataset.enabled (not .Values.feedbackDataset.url) -}}
+/var/lib/modelmon/feedback
+{{- end -}}
+{{- end -}}
+
+{{/*
+The claim that holds the feedback dataset, or empty for an emptyDir (or no volume at all).
+*/}}
+{{- define "model-exporter.feedbackDataset.claimName" -}}
+{{- $persistence := .Values.feedbackDataset.persistence -}}
+{{- if and (include "model-exporter.feedbackDataset.mountPath" .) $persistence.enabled -}}
+{{- $persistence.existingClaim | default (printf "%s-feedback" (include "model-exporter.fullname" .)) -}}
+{{- end -}}
+{{- end -}}

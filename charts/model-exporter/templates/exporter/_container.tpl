@@ -31,6 +31,14 @@ args:
   - --batching-max-rows={{ $values.batching.maxRows | int64 }}
   - --batching-max-wait-seconds={{ $values.batching.maxWaitSeconds }}
   - --batching-queue-rows={{ $values.batching.queueRows | int64 }}
+  {{- with $values.feedbackDataset }}
+  {{- if .enabled }}
+  - --feedback-dataset-url={{ .url | default (include "model-exporter.feedbackDataset.mountPath" $.root) }}
+  - --feedback-dataset-flush-rows={{ .flushRows | int64 }}
+  - --feedback-dataset-flush-seconds={{ .flushSeconds | int64 }}
+  - --feedback-dataset-max-buffered-rows={{ .maxBufferedRows | int64 }}
+  {{- end }}
+  {{- end }}
   {{- with $spec.faultInjection }}
   {{- if .latencySeconds }}
   - --inject-latency-seconds={{ .latencySeconds }}
@@ -55,6 +63,10 @@ resources:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- with include "model-exporter.feedbackDataset.mountPath" .root }}
+  - name: feedback-dataset
+    mountPath: {{ . }}
+  {{- end }}
   {{- if include "model-exporter.engineDriven" .root }}
   - name: podinfo
     mountPath: /etc/podinfo
@@ -69,6 +81,15 @@ volumeMounts:
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- if include "model-exporter.feedbackDataset.mountPath" . }}
+- name: feedback-dataset
+  {{- with include "model-exporter.feedbackDataset.claimName" . }}
+  persistentVolumeClaim:
+    claimName: {{ . }}
+  {{- else }}
+  emptyDir: {}
+  {{- end }}
+{{- end }}
 {{- if include "model-exporter.engineDriven" . }}
 # The pod's labels, which name its variant; the kubelet rewrites the file when Argo Rollouts
 # relabels the pod on promotion.
