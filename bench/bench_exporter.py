@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 import requests
+from metrics_cpu import metrics_cpu
 from prometheus_client.parser import text_string_to_metric_families
 
 import modelmon
@@ -289,12 +290,13 @@ def main() -> int:
             for label, filename in MODELS.items()
         }
         pairs = metrics_cost_runs(supervisor, models, workdir, args.seconds, METRICS_RUNS)
+        cpu = metrics_cpu(workdir / "trivial.joblib")
         reference = peers.exporter(MODELMON, models / MODELS["RandomForest"])
         rss_script = wrk_script(workdir, name="rss")
         rss = rss_over_time(supervisor, reference, rss_script, args.rss_seconds)
     finally:
         supervisor.stop_all()
-    report = Report(results, floors, pairs, scrape, rss, args)
+    report = Report(results, floors, pairs, scrape, rss, cpu, args)
     args.out.write_text(report.render())
     print(f"wrote {args.out}")
     return 0
@@ -307,6 +309,7 @@ class Report:
     pairs: dict[str, list[tuple[float, float, float]]]
     scrape: list[float]
     rss: list[tuple[float, float]]
+    cpu: dict[str, float]  # µs of CPU per /predict in process, by metrics setting
     args: argparse.Namespace
 
     def median(self, model: str, server: str, connections: int, field: str) -> float:
@@ -437,6 +440,14 @@ class Report:
                 "noise floor of that measure: the same for two identical servers (metrics on), "
                 "measured the same way",
                 f"{noise * 100:.1f} %",
+                "(reference)",
+                None,
+            ),
+            (
+                "the metrics' CPU per /predict, in process (a model that costs nothing, no "
+                "batching): on − off; of which the HTTP metrics",
+                f"{self.cpu['on'] - self.cpu['off']:.1f} µs of {self.cpu['off']:.1f}; "
+                f"{self.cpu['on'] - self.cpu['on, HTTP metrics off']:.1f} µs",
                 "(reference)",
                 None,
             ),

@@ -96,9 +96,7 @@ def test_sigterm_answers_every_request_already_taken_before_the_process_exits(st
     exporter = start_exporter(
         "--batching-max-rows", "1", "--batching-queue-rows", "20000", model="model-v1.joblib"
     )
-    # 16 × 250 rows, one model call each: a few seconds of work, well inside the 10 s grace of
-    # uvicorn's shutdown even on a loaded machine (16 × 1000 missed it on two busy cores)
-    batch = {"instances": [row(2, index) for index in range(250)]}
+    batch = {"instances": [row(2, index) for index in range(1000)]}
 
     def client(_: int) -> int:
         try:
@@ -108,9 +106,12 @@ def test_sigterm_answers_every_request_already_taken_before_the_process_exits(st
 
     with ThreadPoolExecutor(16) as pool:
         pending = [pool.submit(client, number) for number in range(16)]
+        # at least one whole request waiting; the queue may drain in a fraction of a second,
+        # so it is looked at often
         wait_until(
-            lambda: metric(exporter.url, "model_prediction_queue_rows") >= 500,
+            lambda: metric(exporter.url, "model_prediction_queue_rows") >= len(batch["instances"]),
             30,
+            interval=0.01,
             describe="requests queued behind the model",
         )
         exporter.process.signal(signal.SIGTERM)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from modelmon import contract
@@ -106,6 +106,44 @@ def output_sums(values: np.ndarray) -> tuple[float, float, float]:
     return max(float(values.sum()) + negative, 0.0), negative, float(values @ values)
 
 
+class PredictionCounters(Collector):
+    """The prediction counter and the three sums of the predicted values, as plain floats.
+
+    One model call adds to all four; prometheus_client's Counter would take a lock for each (1.7
+    µs a call against 0.4). The price: one thread at a time may add, which holds because only
+    the thread that runs the model calls add() (the micro-batcher's, or the event loop's
+    without batching). A scrape reads the four floats as they are.
+    """
+
+    _SPECS = (
+        contract.PREDICTIONS,
+        contract.PREDICTION_OUTPUT_POSITIVE,
+        contract.PREDICTION_OUTPUT_NEGATIVE,
+        contract.PREDICTION_OUTPUT_SQUARED,
+    )
+
+    def __init__(self, label_values: Iterable[str]) -> None:
+        self._label_values = list(label_values)
+        self._totals = [0.0, 0.0, 0.0, 0.0]
+
+    def add(self, values: np.ndarray) -> None:
+        positive, negative, squared = output_sums(values)
+        totals = self._totals
+        totals[0] += len(values)
+        totals[1] += positive
+        totals[2] += negative
+        totals[3] += squared
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        for spec, total in zip(self._SPECS, list(self._totals), strict=True):
+            family = CounterMetricFamily(spec.client_name, spec.help, labels=list(spec.labels))
+            family.add_metric(self._label_values, total)
+            yield family
+
+
 class ServingMetrics:
     """Counters and histograms updated by request handlers, bound to one identity."""
 
@@ -116,10 +154,8 @@ class ServingMetrics:
         def bound(spec: contract.Metric, **kwargs: Any) -> Any:
             return labelled(spec, registry, **kwargs).labels(*values)
 
-        self.predictions = bound(contract.PREDICTIONS)
-        self.output_positive = bound(contract.PREDICTION_OUTPUT_POSITIVE)
-        self.output_negative = bound(contract.PREDICTION_OUTPUT_NEGATIVE)
-        self.output_squared = bound(contract.PREDICTION_OUTPUT_SQUARED)
+        self.predictions = PredictionCounters(values)
+        registry.register(self.predictions)
         errors = labelled(contract.PREDICTION_ERRORS, registry)
         self.errors = {reason: errors.labels(*values, reason) for reason in PredictionError}
 
@@ -159,12 +195,8 @@ class ServingMetrics:
         self.queue_wait.observe(seconds)
 
     def record_predictions(self, values: np.ndarray) -> None:
-        """One model call's predicted values: their count and sums, four counters per call."""
-        positive, negative, squared = output_sums(values)
-        self.predictions.inc(len(values))
-        self.output_positive.inc(positive)
-        self.output_negative.inc(negative)
-        self.output_squared.inc(squared)
+        """One model call's predicted values: their count and sums."""
+        self.predictions.add(values)
 
     def record_feedback(self, truth: float, prediction: float, tolerance: float) -> None:
         error = truth - prediction
