@@ -15,7 +15,7 @@ from modelmon.ops.report import (
     Image,
     Table,
     Text,
-    _spans,
+    alert_spans,
     drift_table,
     features_over,
     to_html,
@@ -66,11 +66,11 @@ def test_alert_points_a_step_apart_are_one_span_and_a_gap_starts_another() -> No
     series = Series(
         {"alertstate": "pending"}, [(100.0, 1.0), (102.0, 1.0), (104.0, 1.0), (120.0, 1.0)]
     )
-    assert _spans(series, step=2.0, end=121.0) == [
+    assert alert_spans(series, step=2.0, end=121.0) == [
         AlertSpan("pending", 100.0, 106.0),
         AlertSpan("pending", 120.0, 121.0),  # not past the end of the window
     ]
-    assert _spans(Series({}, []), 2.0, 10.0) == []
+    assert alert_spans(Series({}, []), 2.0, 10.0) == []
 
 
 def test_the_drift_table_names_the_features_over_the_threshold() -> None:
