@@ -4,11 +4,15 @@ written before it exits."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 
+from local_stack.pods import free_port
 from local_stack.processes import wait_until
 from modelmon import contract
 from modelmon.contract import DatasetOutcome
@@ -65,3 +69,31 @@ def test_sigterm_writes_every_labelled_prediction_still_in_memory(start_exporter
         np.testing.assert_array_equal(features, by_actual[float(actual)])
     assert set(delivered.variant) == {str(contract.Variant.STABLE)}
     assert set(delivered.model_version) == {"2.0.0"}
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nosuch://bucket/feedback", "feedback dataset nosuch://bucket/feedback: "),
+        ("/proc/feedback", "feedback dataset /proc/feedback: "),
+    ],
+)
+def test_a_dataset_that_cannot_be_opened_stops_the_exporter_with_one_line(
+    model_dir: Path, url: str, message: str
+):
+    exporter = Path(sys.executable).parent / "modelmon-exporter"
+    ran = subprocess.run(
+        [
+            str(exporter),
+            "--port", str(free_port()),
+            "--model-path", str(model_dir / "model-v2.joblib"),
+            "--feedback-dataset-url", url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert ran.returncode == 1
+    assert message in ran.stderr
+    assert "Traceback" not in ran.stderr

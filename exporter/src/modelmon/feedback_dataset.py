@@ -28,24 +28,14 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from modelmon.feedback_store import LabelledPrediction
+
 log = logging.getLogger("modelmon.feedback_dataset")
 
 PARTITION = "date"
 # Readers skip names that start with "_" or "." (pyarrow.dataset's default), so a file being
 # written under its temporary name is never read half-written.
 PARTIAL_PREFIX = "_partial-"
-
-
-@dataclass(frozen=True)
-class LabelledPrediction:
-    prediction_id: str
-    variant: str
-    model_version: str
-    predicted_at: float  # Unix seconds
-    labelled_at: float
-    features: bytes  # the row as float64s, in the model's feature order
-    prediction: float
-    actual: float
 
 
 @dataclass(frozen=True)

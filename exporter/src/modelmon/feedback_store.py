@@ -16,6 +16,18 @@ class PendingPrediction:
     features: bytes  # the input row as float64s, when the store was given it
 
 
+@dataclass(frozen=True)
+class LabelledPrediction:
+    prediction_id: str
+    variant: str
+    model_version: str
+    predicted_at: float  # Unix seconds
+    labelled_at: float
+    features: bytes  # the row as float64s, in the model's feature order
+    prediction: float
+    actual: float
+
+
 class FeedbackStore:
     """Oldest-first map of prediction id to prediction; the oldest entry goes first when full.
 

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from threadpoolctl import threadpool_limits
@@ -18,12 +19,14 @@ from modelmon.api import create_app
 from modelmon.config import Settings, parse_settings
 from modelmon.contract import DatasetOutcome
 from modelmon.drift import DriftWindow
-from modelmon.feedback_dataset import FeedbackDataset
 from modelmon.feedback_store import FeedbackStore
 from modelmon.metrics import Identity, ServingMetrics, WindowCollector
 from modelmon.quality import QualityWindow
 from modelmon.service import ModelService
 from modelmon.serving import configure_logging, serve
+
+if TYPE_CHECKING:
+    from modelmon.feedback_dataset import FeedbackDataset
 
 log = logging.getLogger("modelmon")
 
@@ -33,6 +36,9 @@ def build_dataset(
 ) -> FeedbackDataset | None:
     if not settings.feedback_dataset_url:
         return None
+    # here, not at the top: pyarrow costs 40 MiB of memory that an exporter without it keeps
+    from modelmon.feedback_dataset import FeedbackDataset
+
     dataset = partial(
         FeedbackDataset,
         settings.feedback_dataset_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,11 +13,13 @@ from modelmon.artifact import ModelArtifact
 from modelmon.config import Settings
 from modelmon.contract import Variant, new_prediction_id, variant_of_prediction
 from modelmon.drift import DriftWindow
-from modelmon.feedback_dataset import FeedbackDataset, LabelledPrediction
-from modelmon.feedback_store import FeedbackStore
+from modelmon.feedback_store import FeedbackStore, LabelledPrediction
 from modelmon.metrics import ServingMetrics
 from modelmon.quality import QualityWindow
 from modelmon.variant_source import VariantSource
+
+if TYPE_CHECKING:  # pyarrow, under it, is imported only when the dataset is on (40 MiB)
+    from modelmon.feedback_dataset import FeedbackDataset
 
 
 class InjectedFailure(RuntimeError):
