@@ -73,6 +73,19 @@ def render_profile(
     )
 
 
+def render_attached(
+    umbrella: Path, set_values: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """user07's release as values/users/user07.yaml attaches it, without the stack."""
+    return render_profile(
+        umbrella,
+        [VALUES_DIR / "users" / "user07.yaml"],
+        release="user07",
+        namespace="kubeflow-user07",
+        set_values={**STACK_OFF, **(set_values or {})},
+    )
+
+
 def _strict(schema: Any) -> Any:
     """Closes every object schema that lists its properties: a misspelt field fails."""
     if isinstance(schema, dict):

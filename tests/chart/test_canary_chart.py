@@ -7,19 +7,11 @@ import re
 import pytest
 
 from local_stack import manifests
-from manifest_checks import STACK_OFF, VALUES_DIR, render_profile, validation_errors
-
-ATTACH = VALUES_DIR / "users" / "user07.yaml"
+from manifest_checks import render_attached, validation_errors
 
 
 def render(umbrella, **values: str):
-    return render_profile(
-        umbrella,
-        [ATTACH],
-        release="user07",
-        namespace="kubeflow-user07",
-        set_values={**STACK_OFF, **values},
-    )
+    return render_attached(umbrella, values)
 
 
 @pytest.mark.parametrize("weight", ["0", "10", "50", "100"])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from local_stack import manifests
-from manifest_checks import STACK_OFF, VALUES_DIR, render_profile
+from manifest_checks import render_attached
 from modelmon.config import Settings, parse_settings
 
-ATTACH = VALUES_DIR / "users" / "user07.yaml"
 BATCHING_FIELDS = (
     "batching",
     "batching_max_rows",
@@ -19,13 +18,7 @@ BATCHING_FIELDS = (
 
 
 def exporter_settings(umbrella, values: dict[str, str] | None = None) -> list[Settings]:
-    objects = render_profile(
-        umbrella,
-        [ATTACH],
-        release="user07",
-        namespace="kubeflow-user07",
-        set_values={**STACK_OFF, **(values or {})},
-    )
+    objects = render_attached(umbrella, values)
     found = [
         parse_settings(list(container.args), environ={})
         for workload in manifests.workloads(objects)
@@ -81,16 +74,6 @@ DATASET_FIELDS = (
 DATASET_MOUNT = "/var/lib/modelmon/feedback"
 
 
-def exporter_objects(umbrella, values: dict[str, str]) -> list[manifests.Manifest]:
-    return render_profile(
-        umbrella,
-        [ATTACH],
-        release="user07",
-        namespace="kubeflow-user07",
-        set_values={**STACK_OFF, **values},
-    )
-
-
 def test_the_feedback_dataset_is_on_by_default_on_the_releases_claim_with_the_exporters_defaults(
     umbrella,
 ):
@@ -101,7 +84,7 @@ def test_the_feedback_dataset_is_on_by_default_on_the_releases_claim_with_the_ex
         assert [getattr(one, f) for f in DATASET_FIELDS] == [
             getattr(own_defaults, f) for f in DATASET_FIELDS
         ]
-    objects = exporter_objects(umbrella, {})
+    objects = render_attached(umbrella, {})
     [claim] = manifests.claims(objects)
     assert claim.name == "user07-model-exporter-feedback"
     assert claim.kept_on_uninstall
@@ -113,13 +96,13 @@ def test_the_feedback_dataset_is_on_by_default_on_the_releases_claim_with_the_ex
 
 def test_an_object_store_url_needs_no_volume_and_off_means_no_flag(umbrella):
     url = "s3://models/feedback/user07"
-    objects = exporter_objects(umbrella, {"model-exporter.feedbackDataset.url": url})
+    objects = render_attached(umbrella, {"model-exporter.feedbackDataset.url": url})
     assert manifests.claims(objects) == []
     for one in exporter_settings(umbrella, {"model-exporter.feedbackDataset.url": url}):
         assert one.feedback_dataset_url == url
     for one in exporter_settings(umbrella, {"model-exporter.feedbackDataset.enabled": "false"}):
         assert one.feedback_dataset_url == ""
-    ephemeral = exporter_objects(
+    ephemeral = render_attached(
         umbrella, {"model-exporter.feedbackDataset.persistence.enabled": "false"}
     )
     assert manifests.claims(ephemeral) == []
