@@ -2,8 +2,8 @@
 directly (no socket, no HTTP parser, no load generator), with a model that costs nothing and no
 batching, so a request's every step runs on this thread and process time counts it all.
 
-Over sockets a 5 % effect sits inside the run-to-run noise of a two-core machine; here the
-same difference is read to a tenth of a microsecond.
+Over sockets a 5 % effect sits inside the run-to-run noise of a two-core machine; here nothing
+but the Python that a request runs is counted (separate runs still differ by about 2 µs).
 """
 
 from __future__ import annotations
