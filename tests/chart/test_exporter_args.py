@@ -4,8 +4,9 @@ chart's defaults equal to the exporter's (one home each: the flags in modelmon.c
 from __future__ import annotations
 
 import pytest
+from delivery_chart import RELEASE, printed_notes
 
-from local_stack import manifests
+from local_stack import chart, manifests
 from manifest_checks import render_attached
 from modelmon.config import Settings, parse_settings
 
@@ -109,3 +110,15 @@ def test_an_object_store_url_needs_no_volume_and_off_means_no_flag(umbrella):
     for workload in manifests.workloads(ephemeral):
         if workload.container.command[:1] == ("modelmon-exporter",):
             assert workload.container.mounts[DATASET_MOUNT] in workload.empty_dir_volumes
+
+
+def test_the_notes_say_where_the_labels_are_kept(tmp_path):
+    claim = printed_notes(chart.EXPORTER_CHART / "ci" / "01-standalone-values.yaml")
+    assert f"PersistentVolumeClaim {RELEASE}-model-exporter-feedback (kept by helm uninstall)" in (
+        claim
+    )
+    profile = tmp_path / "s3.yaml"
+    profile.write_text("feedbackDataset:\n  url: s3://lab-feedback/user07\n")
+    assert "Parquet files in s3://lab-feedback/user07." in printed_notes(profile)
+    profile.write_text("feedbackDataset:\n  enabled: false\n")
+    assert "kept for retraining" not in printed_notes(profile)
