@@ -9,14 +9,18 @@ from __future__ import annotations
 import signal
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import requests
+from sklearn.ensemble import RandomForestRegressor
 
 from local_stack.processes import wait_until
 from modelmon import artifact
-from modelmon.contract import PredictionError
+from modelmon.contract import PREDICTIONS, QUEUE_ROWS, PredictionError
+from modelmon.recipes import ModelRecipe, fit
+from modelmon.training_data import generated_data
 from support import only_value, parse_samples
 
 CLIENTS = 64
@@ -92,9 +96,36 @@ def test_a_full_queue_answers_503_with_retry_after_and_counts_it(start_exporter)
     assert exporter.process.alive()
 
 
-def test_sigterm_answers_every_request_already_taken_before_the_process_exits(start_exporter):
+def taken_and_waiting(url: str, at_least: int) -> bool:
+    samples = parse_samples(requests.get(f"{url}/metrics", timeout=10).text)
+    waiting = only_value(samples, QUEUE_ROWS.name)
+    return waiting > 0 and only_value(samples, PREDICTIONS.name) + waiting >= at_least
+
+
+def slow_forest(path: Path) -> Path:
+    """A forest of 150 unpruned trees: tens of milliseconds per 1,000 rows, so 16 requests
+    keep the model busy well after the event loop has read them all, loaded machine or not."""
+    recipe = ModelRecipe(
+        "0.0.1",
+        path.name,
+        "RandomForestRegressor",
+        lambda seed: RandomForestRegressor(n_estimators=150, random_state=seed),
+    )
+    data = generated_data()
+    features, target = data.data.features[:2000], data.data.target[:2000]
+    artifact.save(fit(recipe, 1, features, target, 0.0, 1.0), path)
+    return path
+
+
+def test_sigterm_answers_every_request_already_taken_before_the_process_exits(
+    start_exporter, tmp_path: Path
+):
     exporter = start_exporter(
-        "--batching-max-rows", "1", "--batching-queue-rows", "20000", model="model-v1.joblib"
+        "--batching-max-rows",
+        "1",
+        "--batching-queue-rows",
+        "20000",
+        model=str(slow_forest(tmp_path / "slow.joblib")),
     )
     batch = {"instances": [row(2, index) for index in range(1000)]}
 
@@ -106,13 +137,16 @@ def test_sigterm_answers_every_request_already_taken_before_the_process_exits(st
 
     with ThreadPoolExecutor(16) as pool:
         pending = [pool.submit(client, number) for number in range(16)]
-        # at least one whole request waiting; the queue may drain in a fraction of a second,
-        # so it is looked at often
+        # Every request taken (its rows answered, queued, or, for one request at most, in the
+        # model's hands) and some still queued: the signal comes while the queue is served,
+        # after the last client's request is in. The queue may drain in a fraction of a
+        # second, so it is looked at often.
+        rows = len(batch["instances"])
         wait_until(
-            lambda: metric(exporter.url, "model_prediction_queue_rows") >= len(batch["instances"]),
+            lambda: taken_and_waiting(exporter.url, 16 * rows - rows),
             30,
             interval=0.01,
-            describe="requests queued behind the model",
+            describe="every request taken, some of its rows still queued",
         )
         exporter.process.signal(signal.SIGTERM)
         statuses = Counter(future.result() for future in pending)
