@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import requests
 
-from modelmon.ops.rows import Rows, bad_row
+from modelmon import artifact
+from modelmon.dataset import FEATURE_NAMES
+from modelmon.ops.rows import DRIFT_LEVELS, Rows, bad_row
 
 __all__ = [
     "CountedLoad",
@@ -156,3 +159,17 @@ class CountedLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=15)
+
+
+def sample(level: str, seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` rows at the drift level as a feature matrix, and their true targets."""
+    rows = Rows(seed, DRIFT_LEVELS[level])
+    pairs = [rows.take() for _ in range(count)]
+    features = np.array([[row[name] for name in FEATURE_NAMES] for row, _ in pairs])
+    return features, np.array([truth for _, truth in pairs])
+
+
+def real_mae(model: artifact.ModelArtifact, level: str, seed: int, count: int = 2000) -> float:
+    """The model's real MAE on `count` new rows at the drift level."""
+    features, truth = sample(level, seed, count)
+    return float(np.mean(np.abs(model.predict(features) - truth)))

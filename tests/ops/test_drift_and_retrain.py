@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import requests
 import yaml
@@ -21,7 +20,6 @@ from local_stack.stack import LocalStack
 from local_stack.toolchain import REPO_ROOT
 from modelmon import artifact, contract
 from modelmon.contract import DatasetOutcome
-from modelmon.dataset import FEATURE_NAMES
 from modelmon.feedback_training import next_version
 from modelmon.ops.rows import Rows
 from modelmon.recipes import RECIPES
@@ -36,7 +34,7 @@ from opstool import (
     run_ops,
 )
 from support import eventually, only_value, parse_samples
-from traffic import Traffic, predictions_with_feedback
+from traffic import Traffic, predictions_with_feedback, real_mae
 
 TOKEN = "ghp_" + "t" * 36  # a made-up token: the tests check it never shows up in output
 MAE_ALERT = "ModelPerformanceDegraded"
@@ -166,8 +164,8 @@ def test_drift_fires_the_alert_the_webhook_dispatches_and_the_retrain_learns_fro
     for name, model in served.items():
         retrained = artifact.load(tmp_path / "models" / name)
         assert retrained.version == next_version(model.version)
-        before, under = fresh_mae(model, "none"), fresh_mae(model, "high")
-        after = fresh_mae(retrained, "high")
+        before, under = real_mae(model, "none", seed=99), real_mae(model, "high", seed=99)
+        after = real_mae(retrained, "high", seed=99)
         print(
             f"{name}: MAE before drift {before:.3f}, under drift {under:.3f}, retrained {after:.3f}"
         )
@@ -304,15 +302,6 @@ def dataset_lag(stack: LocalStack) -> float:
             samples, contract.FEEDBACK_DATASET_ROWS.name, outcome=str(DatasetOutcome.WRITTEN)
         )
     return lag
-
-
-def fresh_mae(model: artifact.ModelArtifact, level: str) -> float:
-    """The model's real MAE on 2,000 new rows at the drift level."""
-    rows = Rows.at_level(level, seed=99)
-    pairs = [rows.take() for _ in range(2000)]
-    features = np.array([[row[name] for name in FEATURE_NAMES] for row, _ in pairs])
-    truth = np.array([truth for _, truth in pairs])
-    return float(np.mean(np.abs(model.predict(features) - truth)))
 
 
 def drift_scores(stack: LocalStack) -> dict[str, float]:

@@ -12,9 +12,9 @@ from modelmon import artifact
 from modelmon.dataset import FEATURE_NAMES
 from modelmon.feedback_dataset import FeedbackDataset, LabelledPrediction
 from modelmon.feedback_training import next_version, retrained_version
-from modelmon.ops.rows import DRIFT_LEVELS, Rows
 from modelmon.recipes import RECIPES
 from modelmon.train import main as train_main
+from traffic import real_mae, sample
 
 LABELS = 1500
 
@@ -23,15 +23,11 @@ def write_feedback(
     folder: Path, served: artifact.ModelArtifact, level: str, corrupt_older: bool = False
 ) -> None:
     """LABELS predictions of the `served` model on rows at the drift level, with their labels."""
-    rows = Rows(seed=11, shift=DRIFT_LEVELS[level])
-    pairs = [rows.take() for _ in range(LABELS)]
-    features = np.array([[row[name] for name in FEATURE_NAMES] for row, _ in pairs])
+    features, truths = sample(level, seed=11, count=LABELS)
     answered = served.predict(features)
     dataset = FeedbackDataset(str(folder), FEATURE_NAMES, writer="test")
     dataset.start()
-    for index, ((_, truth), row, prediction) in enumerate(
-        zip(pairs, features, answered, strict=True)
-    ):
+    for index, (truth, row, prediction) in enumerate(zip(truths, features, answered, strict=True)):
         actual = -truth if corrupt_older and index < LABELS * 0.8 else truth
         dataset.append(
             LabelledPrediction(
@@ -48,14 +44,6 @@ def write_feedback(
     dataset.close()
 
 
-def mae_on_fresh_rows(model: artifact.ModelArtifact, level: str) -> float:
-    fresh = Rows(seed=12, shift=DRIFT_LEVELS[level])
-    pairs = [fresh.take() for _ in range(2000)]
-    features = np.array([[row[name] for name in FEATURE_NAMES] for row, _ in pairs])
-    truth = np.array([t for _, t in pairs])
-    return float(np.mean(np.abs(model.predict(features) - truth)))
-
-
 def test_retraining_on_drifted_labels_beats_the_served_model_on_new_drifted_rows(
     tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -68,8 +56,8 @@ def test_retraining_on_drifted_labels_beats_the_served_model_on_new_drifted_rows
     for recipe in RECIPES:
         retrained = artifact.load(tmp_path / "models" / recipe.file_name)
         assert retrained.algorithm == recipe.algorithm
-        before, under = mae_on_fresh_rows(served, "none"), mae_on_fresh_rows(served, "high")
-        after = mae_on_fresh_rows(retrained, "high")
+        before, under = real_mae(served, "none", seed=12), real_mae(served, "high", seed=12)
+        after = real_mae(retrained, "high", seed=12)
         print(f"{recipe.algorithm}: MAE {before:.3f} before drift, {under:.3f} under, {after:.3f}")
         assert after < 0.8 * under
     assert artifact.load(tmp_path / "models" / "model-v1.joblib").version == "1.0.1"

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import mean_absolute_error
 
 from modelmon import artifact as artifacts
 from modelmon import recipes
@@ -49,10 +50,6 @@ class Retrained:
     new_mae: float  # on the held-out recent labels
 
 
-def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
-    return float(np.mean(np.abs(actual - predicted)))
-
-
 def split(
     feedback: FeedbackRows,
     reference: PreparedData,
@@ -80,7 +77,7 @@ def split(
 
 def production_mae(data: Split) -> float:
     """What production's own answers scored on the held-out labels."""
-    return mean_absolute_error(data.judge.actual, data.judge.prediction)
+    return float(mean_absolute_error(data.judge.actual, data.judge.prediction))
 
 
 def next_version(version: str) -> str:
@@ -115,5 +112,7 @@ def retrain(recipe: ModelRecipe, data: Split, reference: PreparedData, seed: int
         version=retrained_version(recipe, data.learn.model_version + data.judge.model_version),
     )
     return Retrained(
-        model, recipe, mean_absolute_error(data.judge.actual, model.predict(data.judge.features))
+        model,
+        recipe,
+        float(mean_absolute_error(data.judge.actual, model.predict(data.judge.features))),
     )
